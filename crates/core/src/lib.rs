@@ -1,0 +1,4 @@
+//! The swap protocol as pure logic: types, state machine, timelock and amount rules.
+//!
+//! This crate never performs I/O. It takes inputs and returns the new state plus the actions
+//! to carry out; adapters elsewhere do the carrying out.
