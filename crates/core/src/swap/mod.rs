@@ -336,13 +336,15 @@ pub fn apply(swap: &Swap, event: &Event) -> Result<Transition, TransitionError> 
                 if l.amount != *amount {
                     return Err(TransitionError::LockAmountChanged(*lock));
                 }
-                l.depth = l.depth.max(*depth);
+                l.depth = if l.gone { *depth } else { l.depth.max(*depth) };
+                l.gone = false;
             } else {
                 leg.push(LockRecord {
                     id: *lock,
                     amount: *amount,
                     depth: *depth,
                     late: *seen_at >= terms.quote_expires,
+                    gone: false,
                     spend: None,
                     claim_issued: false,
                     refund_issued: false,
@@ -355,11 +357,15 @@ pub fn apply(swap: &Swap, event: &Event) -> Result<Transition, TransitionError> 
                 check_chain(*side, &lt, &[d.chain()])?;
             }
             let l = find(&mut n, *side, *lock)?;
-            let was_settled = l.depth.is_settled();
+            let was_settled = !l.gone && l.depth.is_settled();
             match depth {
-                Some(d) if *d >= l.depth => {}
+                Some(d) if *d >= l.depth || l.gone => {}
                 Some(d) => l.depth = *d,
-                None => n.leg_mut(*side).retain(|l| l.id != *lock),
+                None => {
+                    // The spend went with it.
+                    l.gone = true;
+                    l.spend = None;
+                }
             }
             alerts.push(reorg_alert(&mut n, *side, *lock, was_settled));
         }
@@ -379,6 +385,13 @@ pub fn apply(swap: &Swap, event: &Event) -> Result<Transition, TransitionError> 
                 return Err(TransitionError::BadSecret);
             }
             let l = find(&mut n, *side, *lock)?;
+            if l.gone {
+                // Out of order: the lock must be reported back first.
+                return Err(TransitionError::UnknownLock {
+                    side: *side,
+                    lock: *lock,
+                });
+            }
             match &mut l.spend {
                 Some(sp) if sp.tx == *tx => {
                     if sp.kind != *kind {
@@ -539,7 +552,7 @@ fn is_claim(a: &Action) -> bool {
 /// The secret is known and the maker's dst claim could still be mined: refunding dst now
 /// could take the maker's funds.
 fn maker_can_still_claim_dst(s: &Swap) -> bool {
-    let (Some(terms), Some(d)) = (&s.terms, s.dst.first()) else {
+    let (Some(terms), Some(d)) = (&s.terms, s.main_lock(Side::Dst)) else {
         return false;
     };
     s.secret.is_some() && !d.is_claimed() && terms.dst.claim_can_win(&s.clock)

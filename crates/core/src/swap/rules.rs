@@ -40,7 +40,7 @@ pub(crate) fn due(s: &Swap) -> Vec<Action> {
 
 /// Src final and correct, no dst yet, no hold, and the timelocks allow it.
 pub(crate) fn lock_dst_allowed(s: &Swap, terms: &Terms) -> bool {
-    let Some(src) = s.src.first() else {
+    let Some(src) = s.main_lock(Side::Src) else {
         return false;
     };
     !s.abandoned
@@ -62,7 +62,7 @@ fn claimable(l: &LockRecord, lt: &LockTerms, s: &Swap) -> bool {
         None => true,
         Some(sp) => l.is_claimed() && !sp.depth.is_confirmed(),
     };
-    pending && !l.refund_issued && lt.claim_can_win(&s.clock)
+    pending && !l.gone && !l.refund_issued && lt.claim_can_win(&s.clock)
 }
 
 fn esc(spend_chain: Chain, deadline: &LockTerms, s: &Swap) -> Escalation {
@@ -94,7 +94,7 @@ fn claims(s: &Swap, terms: &Terms, out: &mut Vec<Action>) {
     });
     let dir = terms.direction();
     // dst: claimed for the maker, the moment the secret is known.
-    if let Some(d) = s.dst.first()
+    if let Some(d) = s.main_lock(Side::Dst)
         && s.dst_problem().is_none()
         && claimable(d, &terms.dst, s)
     {
@@ -123,10 +123,12 @@ fn claims(s: &Swap, terms: &Terms, out: &mut Vec<Action>) {
     // src: ours. In BTC -> ETH only once the maker's dst claim is seen, so the maker is paid
     // first; in ETH -> BTC at once, because nobody can beat the maker's BTC claim once we know
     // the secret (we never refund a BTC lock whose secret we know).
-    let dst_claim_seen = s.dst.first().is_some_and(LockRecord::is_claimed);
-    if let Some(l) = s.src.first()
+    let dst = s.main_lock(Side::Dst);
+    let dst_claim_seen = dst.is_some_and(LockRecord::is_claimed);
+    let dst_locked = s.main_lock_final(Side::Dst) && s.dst_problem().is_none();
+    if let Some(l) = s.main_lock(Side::Src)
         && s.src_problem().is_none()
-        && (dst_claim_seen || dir == Direction::EthToBtc)
+        && (dst_claim_seen || (dir == Direction::EthToBtc && dst_locked))
         && claimable(l, &terms.src, s)
     {
         let e = esc(terms.src.chain(), &terms.src, s);
@@ -180,7 +182,7 @@ fn refund_allowed(s: &Swap, lt: &LockTerms, l: &LockRecord, is_main: bool) -> bo
         None => true,
         Some(sp) => l.is_refunded() && !sp.depth.is_confirmed(),
     };
-    if !pending || !lt.refund_open(&s.clock) {
+    if l.gone || !pending || !lt.refund_open(&s.clock) {
         return false;
     }
     if l.claim_issued && lt.claim_can_win(&s.clock) {

@@ -93,12 +93,16 @@ pub enum OperatorReason {
     DstWithoutSrc,
     /// The src lock became final too late to lock dst safely: refunded at the src timeout.
     TooLateToLockDst(TimelockError),
-    /// The secret is known but the Ethereum dst claim can no longer be mined: the maker's dst
-    /// leg is lost unless a person acts. `ForceRefund` returns dst to the resolver, and src
-    /// then stays the maker's to refund.
+    /// The secret is known but dst is unclaimed at its timeout. Ethereum: the claim can no
+    /// longer be mined, so the maker's dst leg is lost unless a person acts (`ForceRefund`
+    /// returns dst to the resolver; src then stays the maker's to refund). Bitcoin: the maker
+    /// can still claim and we never refund; a person decides when to stop watching.
     DstClaimMissed,
     /// dst was claimed but our src claim can no longer be mined.
     SrcClaimMissed,
+    /// The secret is out (a src claim was seen) while no dst lock exists: nothing automatic
+    /// is safe; the maker may be owed dst.
+    SecretWithoutDst,
     /// dst was claimed and src refunded: the service lost both legs.
     ServiceLostBothLegs,
     /// src was claimed and dst refunded: the maker lost both legs.
@@ -133,6 +137,9 @@ pub struct LockRecord {
     pub depth: Depth,
     /// First seen at or after the quote expiry.
     pub late: bool,
+    /// Reorged out of chain and mempool. Kept, not removed, so that a lock keeps its place
+    /// (the first is the swap's) and its issued-action flags if it comes back.
+    pub gone: bool,
     /// Its spend, if seen.
     pub spend: Option<SpendRecord>,
     /// A claim of it was issued; no refund is issued while that claim can still win.
@@ -164,9 +171,9 @@ impl LockRecord {
         )
     }
 
-    /// Spent and the spend is settled: nothing left to watch.
+    /// Gone, or spent and the spend is settled: it holds nothing left to watch.
     pub fn is_closed(&self) -> bool {
-        self.spend.as_ref().is_some_and(|s| s.depth.is_settled())
+        self.gone || self.spend.as_ref().is_some_and(|s| s.depth.is_settled())
     }
 }
 
@@ -270,9 +277,9 @@ impl Swap {
         })
     }
 
-    /// The lock the swap uses on a leg: the first seen.
+    /// The lock the swap uses on a leg: the first seen, unless it was reorged out.
     pub fn main_lock(&self, side: Side) -> Option<&LockRecord> {
-        self.leg(side).first()
+        self.leg(side).first().filter(|l| !l.gone)
     }
 
     /// Whether the lock the swap uses on `side` is final under the swap's finality policy.
@@ -286,14 +293,14 @@ impl Swap {
     /// Why the src side may not be locked against, if it may not.
     pub fn src_problem(&self) -> Option<OperatorReason> {
         let terms = self.terms.as_ref()?;
-        let main = self.src.first()?;
+        let main = self.main_lock(Side::Src)?;
         if main.late {
             return Some(OperatorReason::LateFunding);
         }
         if let Err(e) = check_lock_amount(terms.src.amount(), main.amount) {
             return Some(OperatorReason::SrcAmount(e.kind()));
         }
-        if self.src.len() > 1 && !self.dst_lock_issued {
+        if self.src.iter().filter(|l| !l.gone).count() > 1 && !self.dst_lock_issued {
             return Some(OperatorReason::DoubleFunding);
         }
         None
@@ -302,7 +309,7 @@ impl Swap {
     /// Why the dst lock must not be revealed against, if so.
     pub fn dst_problem(&self) -> Option<OperatorReason> {
         let terms = self.terms.as_ref()?;
-        let main = self.dst.first()?;
+        let main = self.main_lock(Side::Dst)?;
         check_lock_amount(terms.dst.amount(), main.amount)
             .err()
             .map(|e| OperatorReason::DstAmount(e.kind()))
@@ -341,8 +348,8 @@ pub(crate) fn derive(s: &Swap) -> SwapState {
         return S::NeedsOperator { reason };
     }
     let all_closed = s.src.iter().chain(&s.dst).all(LockRecord::is_closed);
-    let src = s.src.first();
-    let dst = s.dst.first();
+    let src = s.main_lock(Side::Src);
+    let dst = s.main_lock(Side::Dst);
     let needs = |reason| S::NeedsOperator { reason };
 
     // Losses first: they are what an operator most needs to see.
@@ -377,8 +384,19 @@ pub(crate) fn derive(s: &Swap) -> SwapState {
     let secret_known = s.secret.is_some();
     let dst_claimed = dst.is_some_and(LockRecord::is_claimed);
     let dst_refunded = dst.is_some_and(LockRecord::is_refunded);
+    // The secret is known but dst was refunded, or its claim can no longer be mined (Ethereum),
+    // or is still unmined past the timeout (Bitcoin, where we never refund while the secret is
+    // known): the maker has not been paid.
+    let dst_missed = secret_known
+        && dst.is_some_and(|d| {
+            d.is_refunded()
+                || (d.spend.is_none()
+                    && (!terms.dst.claim_can_win(&s.clock) || terms.dst.refund_open(&s.clock)))
+        });
     let main = if src.is_claimed() && dst.is_some_and(LockRecord::is_closed) && src.is_closed() {
         S::Completed
+    } else if src.is_refunded() && src.is_closed() && dst.is_none_or(LockRecord::is_closed) {
+        S::Refunded
     } else if src.is_claimed() && dst_claimed {
         S::SrcClaimed
     } else if dst_claimed {
@@ -387,20 +405,18 @@ pub(crate) fn derive(s: &Swap) -> SwapState {
         } else {
             S::DstClaimed
         }
+    } else if dst_missed {
+        needs(OperatorReason::DstClaimMissed)
+    } else if secret_known && dst.is_none() {
+        needs(OperatorReason::SecretWithoutDst)
     } else if src.is_claimed() {
         S::SecretRevealed
-    } else if src.is_refunded() && src.is_closed() && dst.is_none_or(LockRecord::is_closed) {
-        S::Refunded
     } else if src.is_refunded() {
         S::SrcRefunded
     } else if dst_refunded {
         S::DstRefunded
     } else if secret_known {
-        if dst.is_some() && !terms.dst.claim_can_win(&s.clock) {
-            needs(OperatorReason::DstClaimMissed)
-        } else {
-            S::SecretRevealed
-        }
+        S::SecretRevealed
     } else if dst.is_some() {
         if s.main_lock_final(Side::Dst) {
             S::DstLocked
