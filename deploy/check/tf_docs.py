@@ -2,6 +2,10 @@
 
 Usage: tf_docs.py TERRAFORM_DIR [--write]
 
+Runs with python-hcl2 (PyPI). scripts/check-deploy installs it apart from checkov's virtualenv:
+checkov depends on bc-python-hcl2, a fork that installs the same `hcl2` package, and the two
+overwrite each other's files when they share one environment.
+
 - Every `*.tf` file under TERRAFORM_DIR must parse (python-hcl2).
 - Every `variable` and `output` block, in modules and environments, needs a non-empty description.
 - Every module (TERRAFORM_DIR/modules/*) has a README.md whose part between the BEGIN/END markers
@@ -10,6 +14,7 @@ Usage: tf_docs.py TERRAFORM_DIR [--write]
 Prints a summary and exits 1 on any problem.
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -20,34 +25,41 @@ END = "<!-- END_TF_DOCS -->"
 
 
 def one(value):
-    """python-hcl2 wraps attribute values in a list; unwrap them."""
-    return value[0] if isinstance(value, list) and len(value) == 1 else value
+    """Normalise a python-hcl2 8 value: strings keep their HCL quotes and expressions read
+    `${...}`; strip both. Older releases wrapped attribute values in a one-item list."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, str):
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1].replace('\\"', '"')
+        elif value.startswith("${") and value.endswith("}"):
+            value = value[2:-1]
+    return value
 
 
-def cell(text) -> str:
-    text = str(text)
-    if text.startswith("${") and text.endswith("}"):
-        text = text[2:-1]
+def cell(value) -> str:
+    value = one(value)
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
     return text.replace("|", "\\|").replace("\n", " ")
 
 
 def blocks(parsed: dict, kind: str):
     for entry in parsed.get(kind, []):
         for name, body in entry.items():
-            yield name, body
+            yield one(name), {one(k): v for k, v in body.items() if not k.startswith("__")}
 
 
 def module_table(variables, outputs) -> str:
     lines = ["## Inputs", "", "| name | description | type | default |", "| --- | --- | --- | --- |"]
     for name, body in variables:
-        default = "required" if "default" not in body else f"`{cell(one(body['default']))}`"
+        default = "required" if "default" not in body else f"`{cell(body['default'])}`"
         lines.append(
-            f"| `{name}` | {cell(one(body.get('description', '')))} | `{cell(one(body.get('type', 'any')))}` | {default} |"
+            f"| `{name}` | {cell(body.get('description', ''))} | `{cell(body.get('type', 'any'))}` | {default} |"
         )
     lines += ["", "## Outputs", "", "| name | description |", "| --- | --- |"]
     for name, body in outputs:
-        sensitive = " (sensitive)" if one(body.get("sensitive", False)) is True else ""
-        lines.append(f"| `{name}` | {cell(one(body.get('description', '')))}{sensitive} |")
+        sensitive = " (sensitive)" if one(body.get("sensitive", False)) in (True, "true") else ""
+        lines.append(f"| `{name}` | {cell(body.get('description', ''))}{sensitive} |")
     return "\n".join([BEGIN, "", *lines, "", END])
 
 
