@@ -297,3 +297,152 @@ pub fn check_terms(terms: &Terms, clock: &Clock) -> Result<(), TermsError> {
     check_windows(terms, clock, p)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::PubkeyError;
+    use crate::secret::{HashError, Secret};
+
+    const NOW: UnixTime = UnixTime(1_700_000_000);
+
+    fn raw() -> RawOrder {
+        RawOrder {
+            chain_id: 1,
+            hashlock: Hashlock::from_secret(&Secret::new([1; 32])).to_string(),
+            give_asset: "BTC".into(),
+            give_amount: "1000000".into(),
+            take_asset: "ETH".into(),
+            take_amount: "1000000000000000000".into(),
+            maker_btc_pubkey: format!("02{}", "11".repeat(32)),
+            maker_eth_address: "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed".into(),
+            quote_expires: NOW.0 + 600,
+        }
+    }
+
+    fn err(f: impl FnOnce(&mut RawOrder)) -> OrderError {
+        let mut r = raw();
+        f(&mut r);
+        parse_order(&r, Network::Mainnet, NOW).expect_err("must be refused")
+    }
+
+    #[test]
+    fn a_good_order_parses_in_both_directions() {
+        let o = parse_order(&raw(), Network::Mainnet, NOW).expect("valid");
+        assert_eq!(o.direction(), crate::order::Direction::BtcToEth);
+        let mut r = raw();
+        std::mem::swap(&mut r.give_asset, &mut r.take_asset);
+        std::mem::swap(&mut r.give_amount, &mut r.take_amount);
+        r.give_asset = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed".into();
+        let o = parse_order(&r, Network::Mainnet, NOW).expect("valid erc-20 order");
+        assert_eq!(o.direction(), crate::order::Direction::EthToBtc);
+    }
+
+    #[test]
+    fn each_bad_field_has_its_own_error() {
+        assert!(matches!(
+            err(|r| r.chain_id = 5),
+            OrderError::ChainId { got: 5, .. }
+        ));
+        assert_eq!(
+            err(|r| r.hashlock = "ab".into()),
+            OrderError::Hashlock(HashError::BadLength(1))
+        );
+        assert_eq!(
+            err(|r| r.hashlock = "zz".into()),
+            OrderError::Hashlock(HashError::NotHex)
+        );
+        assert!(matches!(
+            err(|r| r.give_asset = "DOGE".into()),
+            OrderError::GiveAsset(AssetError::Unknown(_))
+        ));
+        assert!(matches!(
+            err(|r| r.take_asset = "0x5aaeb6053F3E94C9b9A09f33669435E7Ef1BeAed".into()),
+            OrderError::TakeAsset(AssetError::Token(AddressError::BadChecksum))
+        ));
+        assert_eq!(err(|r| r.take_asset = "BTC".into()), OrderError::SameChain);
+        assert_eq!(
+            err(|r| r.give_amount = "0".into()),
+            OrderError::GiveAmount(AmountError::Zero)
+        );
+        assert_eq!(
+            err(|r| r.give_amount = "1.5".into()),
+            OrderError::GiveAmount(AmountError::NotInteger)
+        );
+        assert_eq!(
+            err(|r| r.give_amount = "-1".into()),
+            OrderError::GiveAmount(AmountError::NotInteger)
+        );
+        assert_eq!(
+            err(|r| r.give_amount = String::new()),
+            OrderError::GiveAmount(AmountError::NotInteger)
+        );
+        assert!(matches!(
+            err(|r| r.give_amount = "76329".into()),
+            OrderError::GiveAmount(AmountError::TooSmall { min: 76_330, .. })
+        ));
+        assert!(matches!(
+            err(|r| r.give_amount = "500000001".into()),
+            OrderError::GiveAmount(AmountError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            err(|r| r.take_amount = "9".repeat(40)),
+            OrderError::TakeAmount(AmountError::NotInteger)
+        ));
+        assert!(matches!(
+            err(|r| r.take_amount = "1".into()),
+            OrderError::TakeAmount(AmountError::TooSmall { .. })
+        ));
+        assert_eq!(
+            err(|r| r.maker_btc_pubkey = format!("04{}", "11".repeat(32))),
+            OrderError::MakerBtcPubkey(PubkeyError::BadPrefix(4))
+        );
+        assert_eq!(
+            err(|r| r.maker_btc_pubkey = "02".into()),
+            OrderError::MakerBtcPubkey(PubkeyError::BadLength(1))
+        );
+        assert_eq!(
+            err(|r| r.maker_eth_address = "0x1234".into()),
+            OrderError::MakerEthAddress(AddressError::BadLength(4))
+        );
+    }
+
+    #[test]
+    fn quote_expiry_boundaries() {
+        let ttl = Network::Mainnet.params().max_quote_ttl.0;
+        for (exp, ok) in [
+            (NOW.0 - 1, false),
+            (NOW.0, false),
+            (NOW.0 + 1, true),
+            (NOW.0 + ttl, true),
+            (NOW.0 + ttl + 1, false),
+        ] {
+            let mut r = raw();
+            r.quote_expires = exp;
+            assert_eq!(
+                parse_order(&r, Network::Mainnet, NOW).is_ok(),
+                ok,
+                "expires {exp}"
+            );
+        }
+    }
+
+    #[test]
+    fn amount_bounds_at_their_boundaries() {
+        let max = Network::Mainnet.params().max_btc.0;
+        for (v, ok) in [
+            (MIN_BTC_LOCK.0 - 1, false),
+            (MIN_BTC_LOCK.0, true),
+            (max, true),
+            (max + 1, false),
+        ] {
+            let mut r = raw();
+            r.give_amount = v.to_string();
+            assert_eq!(
+                parse_order(&r, Network::Mainnet, NOW).is_ok(),
+                ok,
+                "{v} sat"
+            );
+        }
+    }
+}
