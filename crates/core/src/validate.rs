@@ -445,4 +445,83 @@ mod tests {
             );
         }
     }
+
+    fn matched(o: &Order) -> Terms {
+        use crate::finality::FinalityPolicy;
+        use crate::order::MatchParams;
+        use crate::time::BtcHeight;
+        Terms::from_match(
+            o,
+            &MatchParams {
+                resolver_btc_pubkey: BtcPubkey::from_hex(&format!("03{}", "22".repeat(32)))
+                    .expect("valid"),
+                resolver_eth_address: EthAddress([0x22; 20]),
+                escrow_contract: EthAddress([0x33; 20]),
+                chain_id: ChainId(1),
+                btc_timeout: BtcHeight(1_000 + 400),
+                eth_timeout: NOW.plus(Secs::hours(20)),
+                finality: FinalityPolicy::DEFAULT,
+            },
+        )
+    }
+
+    fn at_now() -> Clock {
+        Clock {
+            btc_tip: crate::time::BtcHeight(1_000),
+            eth_time: NOW,
+            wall: NOW,
+        }
+    }
+
+    #[test]
+    fn matched_terms_are_checked() {
+        let o = parse_order(&raw(), Network::Mainnet, NOW).expect("valid");
+        let t = matched(&o);
+        assert_eq!(check_terms(&t, &at_now()), Ok(()));
+
+        let mut bad = t;
+        if let LockTerms::Eth(e) = &mut bad.dst {
+            e.chain_id = ChainId(5);
+        }
+        assert!(matches!(
+            check_terms(&bad, &at_now()),
+            Err(TermsError::ChainId { .. })
+        ));
+
+        let mut bad = t;
+        if let LockTerms::Eth(e) = &mut bad.dst {
+            e.sender = e.receiver;
+        }
+        assert_eq!(check_terms(&bad, &at_now()), Err(TermsError::SameParty));
+
+        let mut bad = t;
+        bad.hashlock = Hashlock([0; 32]);
+        assert_eq!(check_terms(&bad, &at_now()), Err(TermsError::Hashlock));
+
+        let mut bad = t;
+        bad.finality.btc_confs_low = 0;
+        assert!(matches!(
+            check_terms(&bad, &at_now()),
+            Err(TermsError::Finality(_))
+        ));
+
+        let mut bad = t;
+        bad.dst = bad.src;
+        assert_eq!(check_terms(&bad, &at_now()), Err(TermsError::Legs));
+
+        let late = Clock {
+            wall: o.quote_expires,
+            ..at_now()
+        };
+        assert_eq!(check_terms(&t, &late), Err(TermsError::QuoteExpired));
+
+        let mut bad = t;
+        if let LockTerms::Btc(h) = &mut bad.src {
+            h.timeout = crate::time::BtcHeight(1_000 + 200);
+        }
+        assert!(matches!(
+            check_terms(&bad, &at_now()),
+            Err(TermsError::Timelock(_))
+        ));
+    }
 }

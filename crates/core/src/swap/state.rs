@@ -254,6 +254,12 @@ impl Swap {
         s
     }
 
+    /// The actions due now, for display (`swapctl`). To act on them, apply
+    /// `Event::Operator(OperatorCommand::Retry)` instead, so that the record notes what was issued.
+    pub fn due_actions(&self) -> Vec<crate::swap::Action> {
+        crate::swap::rules::due(self)
+    }
+
     /// The locks of one leg.
     pub fn leg(&self, side: Side) -> &[LockRecord] {
         match side {

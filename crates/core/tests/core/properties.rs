@@ -524,9 +524,9 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A small world for the both-legs property: two chains that enforce the HTLC rules, a maker who
-// tries to take both legs (or follows the client), and a service that carries out every action
-// within a few blocks.
+// A small world for the both-legs property: two chains that enforce the HTLC rules (with
+// one-block reorgs of fresh spends), a maker who tries to take both legs (or follows the
+// client), and a service that carries out every action within a few blocks.
 
 #[derive(Debug, Clone, Copy)]
 struct Maker {
@@ -649,6 +649,28 @@ fn simulate(dir: Direction, seed: &[u16], maker: Maker) -> Result<(), TestCaseEr
         let tip = clock.btc_tip.0;
         let mut actions = Vec::new();
         feed(&mut s, tick(clock), &mut actions);
+        // Now and then a one-block reorg drops a spend just mined back to the mempool; it is
+        // mined again a block or two later unless a conflicting spend gets in first.
+        if r % 7 == 0 {
+            for side in [Side::Src, Side::Dst] {
+                let leg = &mut legs[idx(side)];
+                if let Some((_, kind, id)) = leg.spent.take_if(|(h, _, _)| *h == tip) {
+                    pending.push(ChainTx {
+                        side,
+                        kind,
+                        mine_at: tip + 1 + u32::from(r % 2),
+                        id,
+                    });
+                    let gone = Event::SpendUnconfirmed {
+                        side,
+                        lock: lock_id(dir, side, 0),
+                        tx: TxId([id; 32]),
+                        depth: None,
+                    };
+                    feed(&mut s, gone, &mut actions);
+                }
+            }
+        }
         // Watchers report what the chains hold.
         for side in [Side::Src, Side::Dst] {
             let leg = &legs[idx(side)];
