@@ -2,7 +2,7 @@
 //!
 //! Owns the one hash function of the protocol (SHA-256, never keccak: Bitcoin script cannot check
 //! keccak) and the rule that a secret is exactly 32 bytes. It must never print a secret: `Debug`
-//! and `Display` show `***`.
+//! and `Display` show `***`, and the bytes are overwritten when a `Secret` is dropped.
 
 use std::fmt;
 
@@ -50,6 +50,15 @@ impl Secret {
     /// The hashlock this secret opens.
     pub fn hashlock(&self) -> Hashlock {
         Hashlock::from_secret(self)
+    }
+}
+
+impl Drop for Secret {
+    // Best effort without `unsafe` or a dependency: `black_box` keeps the compiler from
+    // dropping the write as dead. Copies made by `Clone` are wiped when they drop too.
+    fn drop(&mut self) {
+        self.0 = [0; 32];
+        std::hint::black_box(&mut self.0);
     }
 }
 

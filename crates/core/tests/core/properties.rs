@@ -7,6 +7,7 @@
 use proptest::prelude::*;
 
 use crosslock_core::amount::{Amount, Sats, Wei};
+use crosslock_core::chain::Network;
 use crosslock_core::chain::{Chain, LockId, TxId};
 use crosslock_core::finality::{Depth, EthDepth};
 use crosslock_core::order::{Direction, LockTerms};
@@ -15,6 +16,7 @@ use crosslock_core::swap::{
 };
 use crosslock_core::time::{BtcHeight, Clock, UnixTime};
 use crosslock_core::timelock::{may_maker_reveal, may_resolver_lock_dst};
+use crosslock_core::validate::{RawOrder, parse_order};
 
 use crate::fixture::*;
 
@@ -515,6 +517,34 @@ proptest! {
             check_exit_now(&st.after)?;
         }
         drain(r.dir, r.last)?;
+    }
+
+    #[test]
+    fn malformed_orders_give_a_typed_error_never_a_panic(
+        chain_id in prop_oneof![Just(1_u64), any::<u64>()],
+        fields in prop::collection::vec(prop_oneof![
+            "[0-9a-fA-FxX]{0,70}",
+            "(BTC|ETH|0x[0-9a-fA-F]{40})",
+            "[0-9]{0,45}",
+            any::<String>(),
+        ], 7),
+        expires in any::<u64>(),
+    ) {
+        let raw = RawOrder {
+            chain_id,
+            hashlock: fields[0].clone(),
+            give_asset: fields[1].clone(),
+            give_amount: fields[2].clone(),
+            take_asset: fields[3].clone(),
+            take_amount: fields[4].clone(),
+            maker_btc_pubkey: fields[5].clone(),
+            maker_eth_address: fields[6].clone(),
+            quote_expires: expires,
+        };
+        // Either a valid order or an error whose message names a field.
+        if let Err(e) = parse_order(&raw, Network::Mainnet, UnixTime(T0)) {
+            prop_assert!(!e.to_string().is_empty());
+        }
     }
 
     #[test]
