@@ -1,0 +1,291 @@
+//! Turns what an Electrum server says about HTLC scripts into events the swap core understands:
+//! funding outputs seen, moved or gone; spends seen (claim with its secret, or refund), moved or
+//! gone; and the tip. No I/O: the Electrum adapter feeds it histories and transactions.
+//!
+//! Owns the last known view of every watched HTLC and the diff between views, so a reorg is an
+//! ordinary input (a height that changes or a transaction that disappears). It must never match a
+//! spend by txid: spends are found by the outpoint they consume, whoever made them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bitcoin::{BlockHash, OutPoint, ScriptBuf, Transaction, Txid};
+
+use crate::htlc::HtlcParams;
+use crate::secret::{self, HtlcSpend, SpendReadError};
+use crate::types::{BtcHeight, Sats, Secret, sats};
+
+/// Where a transaction stands: in the mempool, or in a block at a height.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TxStatus {
+    /// In the mempool (Electrum height 0 or -1).
+    Mempool,
+    /// In the block at this height.
+    Confirmed(BtcHeight),
+}
+
+impl TxStatus {
+    /// From an Electrum history height (`<= 0` means mempool).
+    pub fn from_electrum(height: i32) -> Self {
+        u32::try_from(height)
+            .ok()
+            .filter(|h| *h > 0)
+            .map_or(TxStatus::Mempool, |h| TxStatus::Confirmed(BtcHeight(h)))
+    }
+
+    /// Confirmations at `tip` (0 in the mempool; 1 when in the tip block).
+    pub fn confirmations(self, tip: BtcHeight) -> u32 {
+        match self {
+            TxStatus::Mempool => 0,
+            TxStatus::Confirmed(h) if h <= tip => tip.0 - h.0 + 1,
+            TxStatus::Confirmed(_) => 0,
+        }
+    }
+}
+
+/// How a spend of an HTLC was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpendKind {
+    /// The claim branch; the secret hashes to the hashlock.
+    Claim(Secret),
+    /// The refund branch.
+    Refund,
+    /// It spends the outpoint but its witness could not be read (cannot be valid on chain; it
+    /// is reported so an operator sees it).
+    Unreadable(SpendReadError),
+}
+
+/// Something the swap core must hear about, for the HTLC the caller registered as `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainEvent<K> {
+    /// The chain tip, after every change of it; `reorg` when the new tip does not extend the
+    /// previous one.
+    Tip {
+        /// Height of the new tip.
+        height: BtcHeight,
+        /// Its hash.
+        hash: BlockHash,
+        /// The new tip does not build on the one reported before.
+        reorg: bool,
+    },
+    /// An output paying the HTLC was seen, or its status changed (confirmed, reorged back to the
+    /// mempool, re-mined at another height).
+    Funding {
+        /// The caller's id for the HTLC.
+        id: K,
+        /// The output.
+        outpoint: OutPoint,
+        /// Its value.
+        amount: Sats,
+        /// Mempool or confirmed.
+        status: TxStatus,
+        /// Confirmations at the tip known when the event was made.
+        confirmations: u32,
+    },
+    /// A funding output is no longer in the server's history (reorged out and conflicted, or
+    /// dropped from the mempool).
+    FundingGone {
+        /// The caller's id for the HTLC.
+        id: K,
+        /// The output that went away.
+        outpoint: OutPoint,
+    },
+    /// A transaction spending a funding outpoint was seen, or its status changed.
+    Spent {
+        /// The caller's id for the HTLC.
+        id: K,
+        /// The HTLC output spent.
+        outpoint: OutPoint,
+        /// The spending transaction.
+        txid: Txid,
+        /// Claim with the secret, or refund.
+        kind: SpendKind,
+        /// Mempool or confirmed.
+        status: TxStatus,
+        /// Confirmations at the tip known when the event was made.
+        confirmations: u32,
+    },
+    /// A spend seen before is no longer in the history (reorged out, replaced or dropped): a
+    /// claim to re-broadcast, or a refund race reopened.
+    SpendGone {
+        /// The caller's id for the HTLC.
+        id: K,
+        /// The HTLC output that is unspent again (as far as the server knows).
+        outpoint: OutPoint,
+        /// The spend that went away.
+        txid: Txid,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SpendSeen {
+    txid: Txid,
+    status: TxStatus,
+}
+
+#[derive(Debug)]
+struct Watched<K> {
+    id: K,
+    params: HtlcParams,
+    fundings: BTreeMap<OutPoint, (Sats, TxStatus)>,
+    spends: BTreeMap<OutPoint, SpendSeen>,
+}
+
+/// The view of every watched HTLC, keyed by its output script.
+#[derive(Debug)]
+pub struct Watcher<K> {
+    by_script: HashMap<ScriptBuf, Watched<K>>,
+    tip: Option<(BtcHeight, BlockHash)>,
+}
+
+impl<K> Default for Watcher<K> {
+    fn default() -> Self {
+        Self {
+            by_script: HashMap::new(),
+            tip: None,
+        }
+    }
+}
+
+impl<K: Clone + Eq> Watcher<K> {
+    /// An empty watcher.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts watching the HTLC of `params` as `id`; returns its output script (what to
+    /// subscribe to).
+    pub fn watch(&mut self, id: K, params: HtlcParams) -> ScriptBuf {
+        let spk = params.script_pubkey();
+        self.by_script.entry(spk.clone()).or_insert(Watched {
+            id,
+            params,
+            fundings: BTreeMap::new(),
+            spends: BTreeMap::new(),
+        });
+        spk
+    }
+
+    /// Stops watching an HTLC.
+    pub fn unwatch(&mut self, script: &ScriptBuf) {
+        self.by_script.remove(script);
+    }
+
+    /// The scripts being watched.
+    pub fn scripts(&self) -> impl Iterator<Item = &ScriptBuf> {
+        self.by_script.keys()
+    }
+
+    /// The current tip, if one was reported.
+    pub fn tip(&self) -> Option<(BtcHeight, BlockHash)> {
+        self.tip
+    }
+
+    /// A new tip. `prev` is the new tip's parent hash.
+    pub fn on_tip(
+        &mut self,
+        height: BtcHeight,
+        hash: BlockHash,
+        prev: BlockHash,
+    ) -> Vec<ChainEvent<K>> {
+        let reorg = match self.tip {
+            Some((h, old)) if old == hash && h == height => return vec![],
+            Some((h, old)) => !(h.0.checked_add(1) == Some(height.0) && old == prev),
+            None => false,
+        };
+        self.tip = Some((height, hash));
+        vec![ChainEvent::Tip {
+            height,
+            hash,
+            reorg,
+        }]
+    }
+
+    /// The full current history of `script` (what Electrum's `get_history` returns, with the
+    /// transactions themselves), diffed against the last one. Returns the events.
+    pub fn on_history(
+        &mut self,
+        script: &ScriptBuf,
+        history: &[(Transaction, TxStatus)],
+    ) -> Vec<ChainEvent<K>> {
+        let tip = self.tip.map_or(BtcHeight(0), |t| t.0);
+        let Some(w) = self.by_script.get_mut(script) else {
+            return vec![];
+        };
+        let mut events = vec![];
+
+        // Fundings: outputs that pay the script.
+        let mut fundings = BTreeMap::new();
+        for (tx, status) in history {
+            let txid = tx.compute_txid();
+            for (vout, o) in (0u32..).zip(&tx.output) {
+                if &o.script_pubkey == script {
+                    fundings.insert(OutPoint { txid, vout }, (sats(o.value), *status));
+                }
+            }
+        }
+        for (op, (amount, status)) in &fundings {
+            if w.fundings.get(op) != Some(&(*amount, *status)) {
+                events.push(ChainEvent::Funding {
+                    id: w.id.clone(),
+                    outpoint: *op,
+                    amount: *amount,
+                    status: *status,
+                    confirmations: status.confirmations(tip),
+                });
+            }
+        }
+        for op in w.fundings.keys() {
+            if !fundings.contains_key(op) {
+                events.push(ChainEvent::FundingGone {
+                    id: w.id.clone(),
+                    outpoint: *op,
+                });
+            }
+        }
+
+        // Spends: any transaction with an input consuming a funding outpoint we know of (now or
+        // before: a spend can outlive the view of its funding for one round).
+        let mut spends = BTreeMap::new();
+        for (tx, status) in history {
+            for input in &tx.input {
+                let op = input.previous_output;
+                if !fundings.contains_key(&op) && !w.fundings.contains_key(&op) {
+                    continue;
+                }
+                let txid = tx.compute_txid();
+                let seen = SpendSeen {
+                    txid,
+                    status: *status,
+                };
+                if w.spends.get(&op) != Some(&seen) {
+                    let kind = match secret::read_spend(tx, op, &w.params) {
+                        Ok(HtlcSpend::Claim { secret, .. }) => SpendKind::Claim(secret),
+                        Ok(HtlcSpend::Refund { .. }) => SpendKind::Refund,
+                        Err(e) => SpendKind::Unreadable(e),
+                    };
+                    events.push(ChainEvent::Spent {
+                        id: w.id.clone(),
+                        outpoint: op,
+                        txid,
+                        kind,
+                        status: *status,
+                        confirmations: status.confirmations(tip),
+                    });
+                }
+                spends.insert(op, seen);
+            }
+        }
+        for (op, seen) in &w.spends {
+            if spends.get(op).is_none_or(|s| s.txid != seen.txid) {
+                events.push(ChainEvent::SpendGone {
+                    id: w.id.clone(),
+                    outpoint: *op,
+                    txid: seen.txid,
+                });
+            }
+        }
+        w.fundings = fundings;
+        w.spends = spends;
+        events
+    }
+}
