@@ -26,6 +26,20 @@ resource "aws_iam_role_policy_attachment" "cluster" {
   policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonEKSClusterPolicy"
 }
 
+# The data key's policy delegates to IAM; the control plane needs these to envelope-encrypt Secrets.
+data "aws_iam_policy_document" "cluster_encryption" {
+  statement {
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey", "kms:CreateGrant"]
+    resources = [var.kms_key_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "cluster_encryption" {
+  name   = "encrypt-secrets-with-data-key"
+  role   = aws_iam_role.cluster.id
+  policy = data.aws_iam_policy_document.cluster_encryption.json
+}
+
 # Created before the cluster so that EKS writes into a log group we encrypt and expire.
 resource "aws_cloudwatch_log_group" "cluster" {
   name              = "/aws/eks/${var.name}/cluster"
@@ -36,7 +50,7 @@ resource "aws_cloudwatch_log_group" "cluster" {
 
 resource "aws_eks_cluster" "this" {
   #checkov:skip=CKV_AWS_39:The public endpoint is off unless public_endpoint_cidrs names ranges; checkov cannot see a variable's value.
-  #checkov:skip=CKV_AWS_38:As above: with the public endpoint on, it is limited to public_endpoint_cidrs.
+  #checkov:skip=CKV_AWS_38:The public endpoint, when on at all, admits only public_endpoint_cidrs (default: off); checkov cannot see a variable's value.
   name     = var.name
   version  = var.kubernetes_version
   role_arn = aws_iam_role.cluster.arn
@@ -64,7 +78,7 @@ resource "aws_eks_cluster" "this" {
 
   tags = var.tags
 
-  depends_on = [aws_iam_role_policy_attachment.cluster, aws_cloudwatch_log_group.cluster]
+  depends_on = [aws_iam_role_policy_attachment.cluster, aws_iam_role_policy.cluster_encryption, aws_cloudwatch_log_group.cluster]
 }
 
 resource "aws_eks_access_entry" "admin" {

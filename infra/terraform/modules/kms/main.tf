@@ -17,8 +17,8 @@ locals {
 # AWS services acting for the account need; the log service gets its own statement.
 data "aws_iam_policy_document" "data" {
   #checkov:skip=CKV_AWS_109:A key policy's Resource "*" is the key itself, and the account root must be able to manage its own key.
-  #checkov:skip=CKV_AWS_111:As above: in a key policy "*" names only this key.
-  #checkov:skip=CKV_AWS_356:As above: in a key policy "*" names only this key.
+  #checkov:skip=CKV_AWS_111:In a key policy, Resource "*" names only the key the policy is attached to.
+  #checkov:skip=CKV_AWS_356:In a key policy, Resource "*" names only the key the policy is attached to.
   statement {
     sid       = "AccountManagesAndDelegatesToIam"
     actions   = ["kms:*"]
@@ -85,8 +85,8 @@ resource "aws_kms_alias" "data" {
 # actions. Administrators can manage the key but not sign with it.
 data "aws_iam_policy_document" "resolver_eth" {
   #checkov:skip=CKV_AWS_109:A key policy's Resource "*" is the key itself; management is limited to the named administrator roles.
-  #checkov:skip=CKV_AWS_111:As above: in a key policy "*" names only this key.
-  #checkov:skip=CKV_AWS_356:As above: in a key policy "*" names only this key.
+  #checkov:skip=CKV_AWS_111:In a key policy, Resource "*" names only the key the policy is attached to.
+  #checkov:skip=CKV_AWS_356:In a key policy, Resource "*" names only the key the policy is attached to.
   statement {
     sid       = "Administrators"
     actions   = local.admin_actions
