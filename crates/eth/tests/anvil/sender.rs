@@ -1,0 +1,125 @@
+use alloy::primitives::{TxKind, U256};
+use alloy::providers::Provider;
+use alloy::providers::ext::AnvilApi;
+use crosslock_eth::{MemoryTxStore, SenderConfig, TxIntent, TxSender, TxState, TxStore};
+
+use crate::harness::{Anvil, wait_receipt};
+
+fn pay(to: alloy::primitives::Address, wei: u64) -> TxIntent {
+    TxIntent {
+        to: TxKind::Call(to),
+        value: U256::from(wei),
+        input: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn sender_killed_after_persisting_and_before_sending_sends_once_with_no_nonce_gap() {
+    let anvil = Anvil::start();
+    let provider = anvil.provider();
+    let from = anvil.signer(1).address();
+    let to = anvil.signer(2).address();
+    let store = MemoryTxStore::default();
+    let start_nonce = provider.get_transaction_count(from).await.unwrap();
+
+    // The first process signs and persists, then dies before broadcasting.
+    let persisted = {
+        let mut first = anvil.sender(1, store.clone()).await;
+        first.prepare("claim:a", pay(to, 1)).await.unwrap()
+    };
+    assert_eq!(persisted.nonce, start_nonce);
+    assert!(
+        provider
+            .get_transaction_by_hash(persisted.hash)
+            .await
+            .unwrap()
+            .is_none(),
+        "never sent"
+    );
+    assert_eq!(store.load(from).await.unwrap(), vec![persisted.clone()]);
+
+    // The restarted process puts it on the wire and carries on with the next nonce.
+    let mut second = anvil.sender(1, store.clone()).await;
+    assert_eq!(second.resume().await.unwrap(), vec![persisted.hash]);
+    let again = second.submit("claim:a", pay(to, 1)).await.unwrap();
+    assert_eq!(
+        again, persisted,
+        "same key: same transaction, nothing new signed"
+    );
+    let next = second.submit("claim:b", pay(to, 2)).await.unwrap();
+    assert_eq!(next.nonce, start_nonce + 1, "no gap, no reuse");
+    // Re-broadcasting after a restart is harmless.
+    second.resume().await.unwrap();
+
+    assert!(wait_receipt(&provider, persisted.hash).await.status());
+    assert!(wait_receipt(&provider, next.hash).await.status());
+    assert_eq!(
+        provider.get_transaction_count(from).await.unwrap(),
+        start_nonce + 2
+    );
+
+    let changed = second.poll().await.unwrap();
+    assert_eq!(changed.len(), 2);
+    assert!(
+        changed
+            .iter()
+            .all(|e| matches!(e.state, TxState::Mined { success: true, .. }))
+    );
+    // Exactly the two persisted transactions exist: one per nonce.
+    let all = store.all();
+    assert_eq!(
+        all.iter().map(|e| e.nonce).collect::<Vec<_>>(),
+        vec![start_nonce, start_nonce + 1]
+    );
+}
+
+#[tokio::test]
+async fn a_stuck_transaction_is_replaced_with_higher_fees_and_the_replacement_is_tracked() {
+    let anvil = Anvil::start();
+    let provider = anvil.provider();
+    let to = anvil.signer(2).address();
+    let store = MemoryTxStore::default();
+    let mut config = SenderConfig::new(31337);
+    config.stuck_after_blocks = 0;
+    let mut sender = TxSender::open(anvil.provider(), store.clone(), anvil.signer(1), config)
+        .await
+        .unwrap();
+
+    provider.anvil_set_auto_mine(false).await.unwrap();
+    let original = sender.submit("refund:x", pay(to, 7)).await.unwrap();
+    let changed = sender.poll().await.unwrap();
+    assert_eq!(changed.len(), 1, "stuck entry replaced");
+    let replacement = &changed[0];
+    assert_eq!(replacement.nonce, original.nonce);
+    assert_ne!(replacement.hash, original.hash);
+    assert_eq!(replacement.replaced, vec![original.hash]);
+    let fee = |e: &crosslock_eth::OutboxEntry| {
+        use alloy::consensus::Transaction;
+        use alloy::eips::Decodable2718;
+        alloy::consensus::TxEnvelope::decode_2718(&mut e.raw.as_ref())
+            .unwrap()
+            .max_fee_per_gas()
+    };
+    assert!(
+        fee(replacement) * 100 >= fee(&original) * 115,
+        "bumped by at least 15%"
+    );
+    assert_eq!(
+        store.load(replacement.from).await.unwrap(),
+        vec![replacement.clone()],
+        "persisted"
+    );
+
+    provider.anvil_mine(Some(1), None).await.unwrap();
+    let receipt = wait_receipt(&provider, replacement.hash).await;
+    assert!(receipt.status());
+    assert!(
+        provider
+            .get_transaction_receipt(original.hash)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let changed = sender.poll().await.unwrap();
+    assert!(matches!(changed[0].state, TxState::Mined { hash, .. } if hash == replacement.hash));
+}
