@@ -4,8 +4,8 @@ use alloy::providers::ext::AnvilApi;
 use alloy::sol_types::SolCall;
 use crosslock_eth::contract::Escrow;
 use crosslock_eth::{
-    CodeHashError, MemoryTxStore, SendError, SwapParams, TestToken, check_code_hash, claim, lock,
-    refund,
+    CodeHashError, EscrowEvent, Finality, MemoryCursorStore, MemoryTxStore, SendError, SwapParams,
+    TestToken, WatchEvent, Watcher, WatcherConfig, check_code_hash, claim, lock, refund,
 };
 
 use crate::harness::{Anvil, deploy, now, send_ok, sha256};

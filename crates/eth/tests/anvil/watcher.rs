@@ -274,3 +274,55 @@ async fn a_restarted_watcher_resumes_from_its_cursor_and_replays_an_uncommitted_
     );
     assert_eq!(store.current().as_ref(), Some(w.cursor()));
 }
+
+#[tokio::test]
+async fn confirmations_follow_the_nodes_safe_and_finalized_blocks() {
+    // anvil puts `safe` 32 and `finalized` 64 blocks below the head.
+    let anvil = Anvil::start();
+    let provider = anvil.provider();
+    let d = deploy(&anvil).await;
+    let mut maker = Maker::new(&anvil).await;
+    let id = maker.lock(&provider, d.escrow).await;
+
+    for (finality, depth) in [(Finality::Safe, 32u64), (Finality::Finalized, 64)] {
+        let mut w = Watcher::open(
+            provider.clone(),
+            MemoryCursorStore::default(),
+            config(&d, finality),
+        )
+        .await
+        .unwrap();
+        let head = |p: &RootProvider| {
+            let p = p.clone();
+            async move {
+                alloy::providers::Provider::get_block_number(&p)
+                    .await
+                    .unwrap()
+            }
+        };
+        let lock_block = {
+            let events = poll_commit(&mut w).await;
+            let log = events.iter().find_map(seen).expect("lock seen");
+            assert_eq!(log.event.id(), id);
+            log.block_number
+        };
+        let now = head(&provider).await;
+        if now < lock_block + depth - 1 {
+            provider
+                .anvil_mine(Some(lock_block + depth - 1 - now), None)
+                .await
+                .unwrap();
+        }
+        assert!(
+            locked_ids(&poll_commit(&mut w).await, confirmed).is_empty(),
+            "{finality:?}: one block short"
+        );
+        provider.anvil_mine(Some(1), None).await.unwrap();
+        assert_eq!(
+            locked_ids(&poll_commit(&mut w).await, confirmed),
+            vec![id],
+            "{finality:?}"
+        );
+        assert!(w.cursor().unfinal.iter().all(|r| r.confirmed));
+    }
+}
