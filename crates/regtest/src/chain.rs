@@ -50,7 +50,10 @@ impl ChainIndex {
     }
 
     pub(crate) fn tip_hash(&self) -> BlockHash {
-        self.hashes.last().copied().unwrap_or_else(BlockHash::all_zeros)
+        self.hashes
+            .last()
+            .copied()
+            .unwrap_or_else(BlockHash::all_zeros)
     }
 
     pub(crate) fn height_of(&self, hash: &BlockHash) -> Option<u32> {
@@ -65,8 +68,10 @@ impl ChainIndex {
     pub(crate) fn mtp_at(&self, height: u32) -> u32 {
         let end = usize::try_from(height).unwrap_or(0) + 1;
         let start = end.saturating_sub(11);
-        let mut times: Vec<u32> =
-            self.blocks[start..end.min(self.blocks.len())].iter().map(|b| b.header.time).collect();
+        let mut times: Vec<u32> = self.blocks[start..end.min(self.blocks.len())]
+            .iter()
+            .map(|b| b.header.time)
+            .collect();
         times.sort_unstable();
         times.get(times.len() / 2).copied().unwrap_or(0)
     }
@@ -114,7 +119,14 @@ impl ChainIndex {
                     continue;
                 }
                 let outpoint = OutPoint::new(txid, u32::try_from(vout).unwrap_or(u32::MAX));
-                self.utxos.insert(outpoint, Coin { txout: out.clone(), height, coinbase });
+                self.utxos.insert(
+                    outpoint,
+                    Coin {
+                        txout: out.clone(),
+                        height,
+                        coinbase,
+                    },
+                );
             }
             self.txs.insert(txid, TxPos { height, index });
         }

@@ -61,19 +61,31 @@ impl RpcClient {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
-        Self { host_port: host_port.to_owned(), path: path.to_owned(), auth: auth.map(str::to_owned) }
+        Self {
+            host_port: host_port.to_owned(),
+            path: path.to_owned(),
+            auth: auth.map(str::to_owned),
+        }
     }
 
     /// Calls `method` with positional `params`.
     pub fn call(&self, method: &str, params: &[Value]) -> Result<Value, RpcError> {
         let t = |e: std::io::Error| RpcError::Transport(e.to_string());
-        let body = json!({"jsonrpc": "1.0", "id": 1, "method": method, "params": params}).to_string();
+        let body =
+            json!({"jsonrpc": "1.0", "id": 1, "method": method, "params": params}).to_string();
         let mut stream = TcpStream::connect(&self.host_port).map_err(t)?;
-        stream.set_read_timeout(Some(Duration::from_secs(600))).map_err(t)?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(600)))
+            .map_err(t)?;
         let auth = self
             .auth
             .as_ref()
-            .map(|a| format!("Authorization: Basic {}\r\n", base64::engine::general_purpose::STANDARD.encode(a)))
+            .map(|a| {
+                format!(
+                    "Authorization: Basic {}\r\n",
+                    base64::engine::general_purpose::STANDARD.encode(a)
+                )
+            })
             .unwrap_or_default();
         let req = format!(
             "POST {} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -96,8 +108,12 @@ impl RpcClient {
         if head.starts_with("http/1.1 401") || head.starts_with("http/1.0 401") {
             return Err(RpcError::Transport("401 unauthorized".into()));
         }
-        let v: Value = serde_json::from_slice(&body)
-            .map_err(|e| RpcError::Transport(format!("bad JSON ({e}): {}", String::from_utf8_lossy(&body))))?;
+        let v: Value = serde_json::from_slice(&body).map_err(|e| {
+            RpcError::Transport(format!(
+                "bad JSON ({e}): {}",
+                String::from_utf8_lossy(&body)
+            ))
+        })?;
         if let Some(e) = v.get("error").filter(|e| !e.is_null()) {
             return Err(RpcError::Rpc {
                 code: e["code"].as_i64().unwrap_or(0),
@@ -110,9 +126,9 @@ impl RpcClient {
 
 fn dechunk(mut body: &[u8]) -> Vec<u8> {
     let mut out = vec![];
-    loop {
-        let Some(eol) = body.windows(2).position(|w| w == b"\r\n") else { break };
-        let size = usize::from_str_radix(String::from_utf8_lossy(&body[..eol]).trim(), 16).unwrap_or(0);
+    while let Some(eol) = body.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&body[..eol]).trim(), 16).unwrap_or(0);
         if size == 0 || body.len() < eol + 2 + size {
             break;
         }

@@ -26,7 +26,11 @@ use crate::views::btc;
 const MAX_LINE: usize = 16 * 1024 * 1024;
 const MAX_HEADERS: u32 = 2016;
 
-pub(crate) async fn serve(listener: TcpListener, node: Arc<Node>, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    node: Arc<Node>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
@@ -53,12 +57,19 @@ async fn session(stream: TcpStream, node: Arc<Node>, mut shutdown: watch::Receiv
     let subs = Arc::new(Mutex::new(Subs::default()));
     let writer = tokio::spawn(async move {
         while let Some(line) = rx.recv().await {
-            if write.write_all(line.as_bytes()).await.is_err() || write.write_all(b"\n").await.is_err() {
+            if write.write_all(line.as_bytes()).await.is_err()
+                || write.write_all(b"\n").await.is_err()
+            {
                 break;
             }
         }
     });
-    let notifier = tokio::spawn(notify_loop(node.clone(), node.subscribe(), subs.clone(), tx.clone()));
+    let notifier = tokio::spawn(notify_loop(
+        node.clone(),
+        node.subscribe(),
+        subs.clone(),
+        tx.clone(),
+    ));
     let mut lines = BufReader::new(read);
     let mut buf = Vec::new();
     loop {
@@ -79,10 +90,10 @@ async fn session(stream: TcpStream, node: Arc<Node>, mut shutdown: watch::Receiv
         let subs = subs.clone();
         let line = std::mem::take(&mut buf);
         let out = tokio::task::spawn_blocking(move || handle_line(&node, &subs, &line)).await;
-        if let Ok(Some(resp)) = out {
-            if tx.send(resp).is_err() {
-                break;
-            }
+        if let Ok(Some(resp)) = out
+            && tx.send(resp).is_err()
+        {
+            break;
         }
     }
     notifier.abort();
@@ -100,7 +111,9 @@ fn handle_line(node: &Node, subs: &Mutex<Subs>, line: &[u8]) -> Option<String> {
         Err(_) => return Some(json!({"jsonrpc": "2.0", "error": {"code": -32700, "message": "parse error"}, "id": null}).to_string()),
     };
     let out = match v {
-        Value::Array(reqs) => Value::Array(reqs.iter().map(|r| handle_request(node, subs, r)).collect()),
+        Value::Array(reqs) => {
+            Value::Array(reqs.iter().map(|r| handle_request(node, subs, r)).collect())
+        }
         r => handle_request(node, subs, &r),
     };
     Some(out.to_string())
@@ -115,7 +128,9 @@ fn handle_request(node: &Node, subs: &Mutex<Subs>, req: &Value) -> Value {
     };
     match call(node, subs, method, &params) {
         Ok(result) => json!({"jsonrpc": "2.0", "result": result, "id": id}),
-        Err((code, message)) => json!({"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": id}),
+        Err((code, message)) => {
+            json!({"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": id})
+        }
     }
 }
 
@@ -130,7 +145,10 @@ fn internal(e: impl std::fmt::Display) -> (i32, String) {
 }
 
 fn parse_scripthash(p: &[Value]) -> Result<ScriptHash, (i32, String)> {
-    let s = p.first().and_then(Value::as_str).ok_or_else(|| bad("missing scripthash"))?;
+    let s = p
+        .first()
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("missing scripthash"))?;
     let mut bytes: [u8; 32] = hex::decode(s)
         .ok()
         .and_then(|b| b.try_into().ok())
@@ -149,14 +167,21 @@ fn u32_param(p: &[Value], i: usize, name: &str) -> Result<u32, (i32, String)> {
 
 fn call(node: &Node, subs: &Mutex<Subs>, method: &str, p: &[Value]) -> R {
     match method {
-        "server.version" => Ok(json!([concat!("btc-regtest ", env!("CARGO_PKG_VERSION")), "1.4"])),
+        "server.version" => Ok(json!([
+            concat!("btc-regtest ", env!("CARGO_PKG_VERSION")),
+            "1.4"
+        ])),
         "server.banner" => Ok(json!("btc-regtest: Bitcoin Core's kernel on regtest")),
         "server.donation_address" => Ok(json!("")),
         "server.peers.subscribe" => Ok(json!([])),
         "server.ping" => Ok(Value::Null),
         "server.features" => {
             let s = node.lock().map_err(internal)?;
-            let genesis = s.index.block_at(0).map(|b| b.block_hash().to_string()).unwrap_or_default();
+            let genesis = s
+                .index
+                .block_at(0)
+                .map(|b| b.block_hash().to_string())
+                .unwrap_or_default();
             Ok(json!({
                 "genesis_hash": genesis,
                 "hosts": {},
@@ -177,7 +202,10 @@ fn call(node: &Node, subs: &Mutex<Subs>, method: &str, p: &[Value]) -> R {
                 return Err(bad("cp_height is not supported"));
             }
             let s = node.lock().map_err(internal)?;
-            let b = s.index.block_at(height).ok_or_else(|| bad(format!("height {height} out of range")))?;
+            let b = s
+                .index
+                .block_at(height)
+                .ok_or_else(|| bad(format!("height {height} out of range")))?;
             Ok(json!(serialize_hex(&b.header)))
         }
         "blockchain.block.headers" => {
@@ -203,27 +231,43 @@ fn call(node: &Node, subs: &Mutex<Subs>, method: &str, p: &[Value]) -> R {
         "blockchain.relayfee" => Ok(btc(MIN_RELAY_FEE_PER_KVB)),
         "mempool.get_fee_histogram" => {
             let s = node.lock().map_err(internal)?;
-            let mut buckets: std::collections::BTreeMap<u64, u64> = std::collections::BTreeMap::new();
+            let mut buckets: std::collections::BTreeMap<u64, u64> =
+                std::collections::BTreeMap::new();
             for e in s.mempool.iter() {
                 *buckets.entry(e.fee.to_sat() / e.vsize.max(1)).or_default() += e.vsize;
             }
-            Ok(json!(buckets.iter().rev().map(|(r, v)| json!([r, v])).collect::<Vec<_>>()))
+            Ok(json!(
+                buckets
+                    .iter()
+                    .rev()
+                    .map(|(r, v)| json!([r, v]))
+                    .collect::<Vec<_>>()
+            ))
         }
         "blockchain.scripthash.get_history" => Ok(json!(history(node, &parse_scripthash(p)?)?)),
         "blockchain.scripthash.get_mempool" => {
             let sh = parse_scripthash(p)?;
             let h = history(node, &sh)?;
-            Ok(json!(h.into_iter().filter(|e| e["height"].as_i64().unwrap_or(0) <= 0).collect::<Vec<_>>()))
+            Ok(json!(
+                h.into_iter()
+                    .filter(|e| e["height"].as_i64().unwrap_or(0) <= 0)
+                    .collect::<Vec<_>>()
+            ))
         }
         "blockchain.scripthash.subscribe" => {
             let sh = parse_scripthash(p)?;
             let st = status(node, &sh)?;
-            subs.lock().map_err(internal)?.scripts.insert(sh, st.clone());
+            subs.lock()
+                .map_err(internal)?
+                .scripts
+                .insert(sh, st.clone());
             Ok(json!(st))
         }
         "blockchain.scripthash.unsubscribe" => {
             let sh = parse_scripthash(p)?;
-            Ok(json!(subs.lock().map_err(internal)?.scripts.remove(&sh).is_some()))
+            Ok(json!(
+                subs.lock().map_err(internal)?.scripts.remove(&sh).is_some()
+            ))
         }
         "blockchain.scripthash.get_balance" => {
             let (confirmed, unconfirmed) = balance(node, &parse_scripthash(p)?)?;
@@ -231,27 +275,54 @@ fn call(node: &Node, subs: &Mutex<Subs>, method: &str, p: &[Value]) -> R {
         }
         "blockchain.scripthash.listunspent" => Ok(json!(unspent(node, &parse_scripthash(p)?)?)),
         "blockchain.transaction.get" => {
-            let txid = p.first().and_then(Value::as_str).and_then(|s| Txid::from_str(s).ok()).ok_or_else(|| bad("invalid tx_hash"))?;
+            let txid = p
+                .first()
+                .and_then(Value::as_str)
+                .and_then(|s| Txid::from_str(s).ok())
+                .ok_or_else(|| bad("invalid tx_hash"))?;
             let verbose = p.get(1).and_then(Value::as_bool).unwrap_or(false);
             if verbose {
-                return crate::rpc::dispatch(node, "getrawtransaction", &[json!(txid.to_string()), json!(true)])
-                    .map_err(|e| (e.code, e.message));
+                return crate::rpc::dispatch(
+                    node,
+                    "getrawtransaction",
+                    &[json!(txid.to_string()), json!(true)],
+                )
+                .map_err(|e| (e.code, e.message));
             }
             let s = node.lock().map_err(internal)?;
-            let tx = s.mempool.get(&txid).map(|e| e.tx.clone()).or_else(|| s.index.tx(&txid).map(|(t, _)| t.clone()));
-            tx.map(|t| json!(serialize_hex(&t))).ok_or_else(|| bad(format!("transaction {txid} not found")))
+            let tx = s
+                .mempool
+                .get(&txid)
+                .map(|e| e.tx.clone())
+                .or_else(|| s.index.tx(&txid).map(|(t, _)| t.clone()));
+            tx.map(|t| json!(serialize_hex(&t)))
+                .ok_or_else(|| bad(format!("transaction {txid} not found")))
         }
         "blockchain.transaction.get_merkle" => {
-            let txid = p.first().and_then(Value::as_str).and_then(|s| Txid::from_str(s).ok()).ok_or_else(|| bad("invalid tx_hash"))?;
+            let txid = p
+                .first()
+                .and_then(Value::as_str)
+                .and_then(|s| Txid::from_str(s).ok())
+                .ok_or_else(|| bad("invalid tx_hash"))?;
             let s = node.lock().map_err(internal)?;
-            let (_, pos) = s.index.tx(&txid).ok_or_else(|| bad(format!("tx {txid} not in a block")))?;
-            if let Some(h) = p.get(1).and_then(Value::as_u64) {
-                if h != u64::from(pos.height) {
-                    return Err(bad(format!("tx {txid} not in block at height {h}")));
-                }
+            let (_, pos) = s
+                .index
+                .tx(&txid)
+                .ok_or_else(|| bad(format!("tx {txid} not in a block")))?;
+            if let Some(h) = p.get(1).and_then(Value::as_u64)
+                && h != u64::from(pos.height)
+            {
+                return Err(bad(format!("tx {txid} not in block at height {h}")));
             }
-            let block = s.index.block_at(pos.height).ok_or_else(|| internal("missing block"))?;
-            let leaves: Vec<sha256d::Hash> = block.txdata.iter().map(|t| t.compute_txid().to_raw_hash()).collect();
+            let block = s
+                .index
+                .block_at(pos.height)
+                .ok_or_else(|| internal("missing block"))?;
+            let leaves: Vec<sha256d::Hash> = block
+                .txdata
+                .iter()
+                .map(|t| t.compute_txid().to_raw_hash())
+                .collect();
             let branch = merkle_branch(leaves, pos.index);
             Ok(json!({
                 "block_height": pos.height,
@@ -260,15 +331,25 @@ fn call(node: &Node, subs: &Mutex<Subs>, method: &str, p: &[Value]) -> R {
             }))
         }
         "blockchain.transaction.broadcast" => {
-            let raw = p.first().and_then(Value::as_str).ok_or_else(|| bad("missing raw_tx"))?;
-            let tx: Transaction = deserialize_hex(raw).map_err(|e| bad(format!("TX decode failed: {e}")))?;
+            let raw = p
+                .first()
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("missing raw_tx"))?;
+            let tx: Transaction =
+                deserialize_hex(raw).map_err(|e| bad(format!("TX decode failed: {e}")))?;
             let txid = tx.compute_txid();
             if node.lock().map_err(internal)?.mempool.get(&txid).is_some() {
                 return Ok(json!(txid.to_string()));
             }
             match node.submit_tx(&tx, false).map_err(internal)? {
                 Ok(a) => Ok(json!(a.txid.to_string())),
-                Err(r) => Err((1, format!("the transaction was rejected by network rules.\n\n{}\n[{}]", r.message, raw))),
+                Err(r) => Err((
+                    1,
+                    format!(
+                        "the transaction was rejected by network rules.\n\n{}\n[{}]",
+                        r.message, raw
+                    ),
+                )),
             }
         }
         _ => Err((-32601, format!("unknown method \"{method}\""))),
@@ -286,8 +367,12 @@ fn tip_notification(node: &Node) -> R {
 /// unconfirmed) in the order they entered.
 fn history(node: &Node, sh: &ScriptHash) -> Result<Vec<Value>, (i32, String)> {
     let s = node.lock().map_err(internal)?;
-    let mut out: Vec<Value> =
-        s.index.history(sh).iter().map(|(h, t)| json!({"tx_hash": t.to_string(), "height": h})).collect();
+    let mut out: Vec<Value> = s
+        .index
+        .history(sh)
+        .iter()
+        .map(|(h, t)| json!({"tx_hash": t.to_string(), "height": h}))
+        .collect();
     for e in s.mempool.by_script(sh) {
         let height = if e.parents.is_empty() { 0 } else { -1 };
         out.push(json!({"tx_hash": e.txid.to_string(), "height": height, "fee": e.fee.to_sat()}));
@@ -308,7 +393,9 @@ fn status(node: &Node, sh: &ScriptHash) -> Result<Option<String>, (i32, String)>
         concat.push_str(&e["height"].to_string());
         concat.push(':');
     }
-    Ok(Some(hex::encode(sha256::Hash::hash(concat.as_bytes()).to_byte_array())))
+    Ok(Some(hex::encode(
+        sha256::Hash::hash(concat.as_bytes()).to_byte_array(),
+    )))
 }
 
 /// An output paying a script: where it is, its value, its height (0 in the mempool) and
@@ -326,7 +413,12 @@ fn funded(node: &Node, sh: &ScriptHash) -> Result<Vec<Funded>, (i32, String)> {
     let s = node.lock().map_err(internal)?;
     let mut out = vec![];
     let mut seen = std::collections::HashSet::new();
-    let confirmed = s.index.history(sh).iter().filter(|(_, t)| seen.insert(*t)).filter_map(|(_, t)| s.index.tx(t).map(|(tx, _)| (tx, true)));
+    let confirmed = s
+        .index
+        .history(sh)
+        .iter()
+        .filter(|(_, t)| seen.insert(*t))
+        .filter_map(|(_, t)| s.index.tx(t).map(|(tx, _)| (tx, true)));
     let pending = s.mempool.by_script(sh).into_iter().map(|e| (&e.tx, false));
     for (tx, is_confirmed) in confirmed.chain(pending) {
         let txid = tx.compute_txid();
@@ -344,7 +436,13 @@ fn funded(node: &Node, sh: &ScriptHash) -> Result<Vec<Funded>, (i32, String)> {
                 0
             };
             let spent_in_mempool = s.mempool.spender_of(&outpoint).is_some();
-            out.push(Funded { outpoint, value: o.value.to_sat(), height, confirmed: is_confirmed, spent_in_mempool });
+            out.push(Funded {
+                outpoint,
+                value: o.value.to_sat(),
+                height,
+                confirmed: is_confirmed,
+                spent_in_mempool,
+            });
         }
     }
     Ok(out)
@@ -382,10 +480,10 @@ fn balance(node: &Node, sh: &ScriptHash) -> Result<(u64, i64), (i32, String)> {
 fn merkle_branch(mut level: Vec<sha256d::Hash>, mut pos: usize) -> Vec<sha256d::Hash> {
     let mut branch = vec![];
     while level.len() > 1 {
-        if level.len() % 2 == 1 {
-            if let Some(last) = level.last().copied() {
-                level.push(last);
-            }
+        if level.len() % 2 == 1
+            && let Some(last) = level.last().copied()
+        {
+            level.push(last);
         }
         branch.push(level[pos ^ 1]);
         level = level
@@ -426,11 +524,16 @@ async fn notify_loop(
 }
 
 fn notifications(node: &Node, subs: &Mutex<Subs>, event: &Event) -> Vec<String> {
-    let Ok(mut subs) = subs.lock() else { return vec![] };
+    let Ok(mut subs) = subs.lock() else {
+        return vec![];
+    };
     let mut lines = vec![];
     let header = |lines: &mut Vec<String>| {
         if let Ok(v) = tip_notification(node) {
-            lines.push(json!({"jsonrpc": "2.0", "method": "blockchain.headers.subscribe", "params": [v]}).to_string());
+            lines.push(
+                json!({"jsonrpc": "2.0", "method": "blockchain.headers.subscribe", "params": [v]})
+                    .to_string(),
+            );
         }
     };
     let check: Vec<ScriptHash> = match event {
@@ -442,9 +545,17 @@ fn notifications(node: &Node, subs: &Mutex<Subs>, event: &Event) -> Vec<String> 
         }
         Event::Scripts(touched) => {
             if touched.len() < subs.scripts.len() {
-                touched.iter().filter(|t| subs.scripts.contains_key(*t)).copied().collect()
+                touched
+                    .iter()
+                    .filter(|t| subs.scripts.contains_key(*t))
+                    .copied()
+                    .collect()
             } else {
-                subs.scripts.keys().filter(|k| touched.contains(*k)).copied().collect()
+                subs.scripts
+                    .keys()
+                    .filter(|k| touched.contains(*k))
+                    .copied()
+                    .collect()
             }
         }
         Event::Reorg => {
@@ -456,7 +567,9 @@ fn notifications(node: &Node, subs: &Mutex<Subs>, event: &Event) -> Vec<String> 
     };
     for sh in check {
         let Ok(new) = status(node, &sh) else { continue };
-        let Some(old) = subs.scripts.get_mut(&sh) else { continue };
+        let Some(old) = subs.scripts.get_mut(&sh) else {
+            continue;
+        };
         if *old != new {
             old.clone_from(&new);
             let mut rev = sh;

@@ -60,23 +60,31 @@ impl Kernel {
     pub(crate) fn new(parent: Option<&Path>) -> Result<Self, Error> {
         let dir = match parent {
             Some(p) => tempfile::Builder::new().prefix("kernel-").tempdir_in(p),
-            None => tempfile::Builder::new().prefix("btc-regtest-kernel-").tempdir(),
+            None => tempfile::Builder::new()
+                .prefix("btc-regtest-kernel-")
+                .tempdir(),
         }
         .map_err(setup)?;
         let last_check: LastCheck = Arc::default();
         let sink = last_check.clone();
         let context = ContextBuilder::new()
             .chain_type(ChainType::Regtest)
-            .with_block_checked_validation(move |_block, state: bitcoinkernel::BlockValidationStateRef<'_>| {
-                if let Ok(mut slot) = sink.lock() {
-                    *slot = Some((state.mode(), state.result()));
-                }
-            })
+            .with_block_checked_validation(
+                move |_block, state: bitcoinkernel::BlockValidationStateRef<'_>| {
+                    if let Ok(mut slot) = sink.lock() {
+                        *slot = Some((state.mode(), state.result()));
+                    }
+                },
+            )
             .build()
             .map_err(setup)?;
         let data = dir.path().join("chainstate");
         let blocks = dir.path().join("blocks");
-        let to_str = |p: &Path| p.to_str().map(str::to_owned).ok_or_else(|| setup("non-UTF-8 path"));
+        let to_str = |p: &Path| {
+            p.to_str()
+                .map(str::to_owned)
+                .ok_or_else(|| setup("non-UTF-8 path"))
+        };
         let chainman = ChainstateManager::builder(&context, &to_str(&data)?, &to_str(&blocks)?)
             .map_err(setup)?
             .block_tree_db_in_memory(true)
@@ -84,7 +92,12 @@ impl Kernel {
             .build()
             .map_err(setup)?;
         chainman.import_blocks().map_err(setup)?;
-        Ok(Self { chainman, _context: context, last_check, _dir: dir })
+        Ok(Self {
+            chainman,
+            _context: context,
+            last_check,
+            _dir: dir,
+        })
     }
 
     /// Validates the block and, if it has the most work, connects it. `Ok` means the kernel
@@ -100,12 +113,14 @@ impl Kernel {
         let check = self.last_check.lock().ok().and_then(|s| *s);
         match (result.is_rejected(), check) {
             (false, None | Some((ValidationMode::Valid, _))) => Ok(()),
-            (_, Some((mode, res))) => {
-                Err(Error::BlockRejected { hash, reason: format!("{res:?} ({mode:?})") })
-            }
-            (true, None) => {
-                Err(Error::BlockRejected { hash, reason: "rejected before validation".into() })
-            }
+            (_, Some((mode, res))) => Err(Error::BlockRejected {
+                hash,
+                reason: format!("{res:?} ({mode:?})"),
+            }),
+            (true, None) => Err(Error::BlockRejected {
+                hash,
+                reason: "rejected before validation".into(),
+            }),
         }
     }
 
@@ -152,7 +167,14 @@ pub fn verify_scripts(tx: &Transaction, spent: &[TxOut]) -> Result<(), ScriptErr
     }
     let txdata = PrecomputedTransactionData::new(&ktx, &outs).map_err(s)?;
     for (i, (spk, amount)) in scripts.iter().enumerate() {
-        match bitcoinkernel::verify(spk, Some(*amount), &ktx, i, Some(bitcoinkernel::VERIFY_ALL), &txdata) {
+        match bitcoinkernel::verify(
+            spk,
+            Some(*amount),
+            &ktx,
+            i,
+            Some(bitcoinkernel::VERIFY_ALL),
+            &txdata,
+        ) {
             Ok(()) => {}
             Err(KernelError::ScriptVerify(bitcoinkernel::ScriptVerifyError::Invalid)) => {
                 return Err(ScriptError::Invalid(i));

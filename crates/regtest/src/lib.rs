@@ -64,7 +64,13 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         let lo = SocketAddr::from(([127, 0, 0, 1], 0));
-        Self { datadir: None, electrum: lo, rpc: lo, rpc_auth: None, automine: None }
+        Self {
+            datadir: None,
+            electrum: lo,
+            rpc: lo,
+            rpc_auth: None,
+            automine: None,
+        }
     }
 }
 
@@ -119,8 +125,15 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     let rpc_addr = rpc_listener.local_addr()?;
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = vec![];
-    tasks.push(tokio::spawn(electrum::serve(electrum_listener, node.clone(), stop_rx.clone())));
-    let ctx = rpc::Ctx { node: node.clone(), auth: config.rpc_auth.clone() };
+    tasks.push(tokio::spawn(electrum::serve(
+        electrum_listener,
+        node.clone(),
+        stop_rx.clone(),
+    )));
+    let ctx = rpc::Ctx {
+        node: node.clone(),
+        auth: config.rpc_auth.clone(),
+    };
     let mut rpc_stop = stop_rx.clone();
     tasks.push(tokio::spawn(async move {
         let done = async move {
@@ -151,7 +164,13 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         }));
     }
     tracing::info!(electrum = %electrum_addr, rpc = %rpc::describe(rpc_addr), "btc-regtest ready");
-    Ok(Running { electrum_addr, rpc_addr, node, stop, tasks })
+    Ok(Running {
+        electrum_addr,
+        rpc_addr,
+        node,
+        stop,
+        tasks,
+    })
 }
 
 /// A node running on its own runtime thread, for synchronous tests. Stops on drop.
@@ -169,14 +188,21 @@ pub struct InProcess {
 impl InProcess {
     /// Starts a node and its servers on a background runtime.
     pub fn start(config: Config) -> Result<Self, Error> {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             rt.block_on(async move {
                 match start(config).await {
                     Ok(running) => {
-                        let _ = ready_tx.send(Ok((running.electrum_addr, running.rpc_addr, running.node.clone())));
+                        let _ = ready_tx.send(Ok((
+                            running.electrum_addr,
+                            running.rpc_addr,
+                            running.node.clone(),
+                        )));
                         let _ = stop_rx.await;
                         running.shutdown().await;
                     }
@@ -188,7 +214,13 @@ impl InProcess {
         });
         let (electrum_addr, rpc_addr, node) =
             ready_rx.recv().map_err(|e| Error::Spawn(e.to_string()))??;
-        Ok(Self { electrum_addr, rpc_addr, node, stop: Some(stop), thread: Some(thread) })
+        Ok(Self {
+            electrum_addr,
+            rpc_addr,
+            node,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
     }
 
     /// `http://ADDR` of the RPC server.
@@ -231,7 +263,10 @@ impl ChildNode {
             .args(args)
             .stdout(std::process::Stdio::piped())
             .spawn()?;
-        let stdout = child.stdout.take().ok_or_else(|| Error::Spawn("no stdout".into()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| Error::Spawn("no stdout".into()))?;
         let mut line = String::new();
         std::io::BufReader::new(stdout).read_line(&mut line)?;
         let v: serde_json::Value =
@@ -241,12 +276,19 @@ impl ChildNode {
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| Error::Spawn(format!("no {k} address in {line:?}")))
         };
-        Ok(Self { electrum_addr: addr("electrum")?, rpc_addr: addr("rpc")?, child })
+        Ok(Self {
+            electrum_addr: addr("electrum")?,
+            rpc_addr: addr("rpc")?,
+            child,
+        })
     }
 
     /// Asks the process to stop (SIGTERM) and waits for it.
     pub fn terminate(mut self) -> Result<std::process::ExitStatus, Error> {
-        std::process::Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status()?;
+        std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()?;
         Ok(self.child.wait()?)
     }
 }

@@ -14,7 +14,12 @@ use clap::Parser;
 #[command(version)]
 struct Args {
     /// Keep the chain in this directory; a restart resumes it.
-    #[arg(long, env = "BTC_REGTEST_DATADIR", conflicts_with = "in_memory", required_unless_present = "in_memory")]
+    #[arg(
+        long,
+        env = "BTC_REGTEST_DATADIR",
+        conflicts_with = "in_memory",
+        required_unless_present = "in_memory"
+    )]
     datadir: Option<PathBuf>,
     /// Keep nothing: the chain starts at genesis every time.
     #[arg(long)]
@@ -41,20 +46,28 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if args.log_json {
         logs.json().init();
     } else {
         logs.init();
     }
     let config = crosslock_regtest::Config {
-        datadir: if args.in_memory { None } else { args.datadir.clone() },
+        datadir: if args.in_memory {
+            None
+        } else {
+            args.datadir.clone()
+        },
         electrum: args.electrum,
         rpc: args.rpc,
         rpc_auth: args.rpc_auth.clone(),
         automine: args.automine.map(Duration::from_secs),
     };
-    let running = crosslock_regtest::start(config).await.context("failed to start btc-regtest")?;
+    let running = crosslock_regtest::start(config)
+        .await
+        .context("failed to start btc-regtest")?;
     println!(
         "{}",
         serde_json::json!({

@@ -62,7 +62,11 @@ impl Reject {
             Some(d) => format!("{reason}, {d}"),
             None => reason.to_owned(),
         };
-        Self { code: codes::VERIFY_REJECTED, reason: reason.to_owned(), message }
+        Self {
+            code: codes::VERIFY_REJECTED,
+            reason: reason.to_owned(),
+            message,
+        }
     }
     fn missing_inputs() -> Self {
         Self {
@@ -137,7 +141,11 @@ pub(crate) fn vsize_of(tx: &Transaction) -> u64 {
 
 /// The script hashes a transaction touches: its outputs and the outputs it spends.
 pub(crate) fn touched_scripts(tx: &Transaction, spent: &[TxOut]) -> HashSet<ScriptHash> {
-    tx.output.iter().chain(spent).map(|o| script_hash(&o.script_pubkey)).collect()
+    tx.output
+        .iter()
+        .chain(spent)
+        .map(|o| script_hash(&o.script_pubkey))
+        .collect()
 }
 
 fn fee_for(vsize: u64, per_kvb: u64) -> u64 {
@@ -182,7 +190,11 @@ impl Mempool {
     }
 
     pub(crate) fn children(&self, txid: &Txid) -> Vec<Txid> {
-        self.entries.values().filter(|e| e.parents.contains(txid)).map(|e| e.txid).collect()
+        self.entries
+            .values()
+            .filter(|e| e.parents.contains(txid))
+            .map(|e| e.txid)
+            .collect()
     }
 
     /// `txid` and all its in-mempool descendants.
@@ -204,17 +216,20 @@ impl Mempool {
         let mut seen = HashSet::new();
         let mut stack: Vec<Txid> = parents.iter().copied().collect();
         while let Some(t) = stack.pop() {
-            if seen.insert(t) {
-                if let Some(e) = self.entries.get(&t) {
-                    stack.extend(e.parents.iter().copied());
-                }
+            if seen.insert(t)
+                && let Some(e) = self.entries.get(&t)
+            {
+                stack.extend(e.parents.iter().copied());
             }
         }
         seen
     }
 
     /// Removes `txid` and its descendants; returns what was removed and the scripts touched.
-    pub(crate) fn remove_with_descendants(&mut self, txid: &Txid) -> (Vec<Txid>, HashSet<ScriptHash>) {
+    pub(crate) fn remove_with_descendants(
+        &mut self,
+        txid: &Txid,
+    ) -> (Vec<Txid>, HashSet<ScriptHash>) {
         let ids = self.with_descendants(txid);
         let mut touched = HashSet::new();
         for t in &ids {
@@ -274,7 +289,10 @@ impl Mempool {
     /// Everything, for a rebuild after a reorg.
     pub(crate) fn drain(&mut self) -> Vec<Transaction> {
         let txs = self.iter().map(|e| e.tx.clone()).collect();
-        *self = Self { next_seq: self.next_seq, ..Self::default() };
+        *self = Self {
+            next_seq: self.next_seq,
+            ..Self::default()
+        };
         txs
     }
 
@@ -314,7 +332,11 @@ impl Mempool {
                 conflicts.insert(*c);
             }
             if let Some(parent) = self.entries.get(&op.txid) {
-                let out = parent.tx.output.get(op.vout as usize).ok_or_else(Reject::missing_inputs)?;
+                let out = parent
+                    .tx
+                    .output
+                    .get(op.vout as usize)
+                    .ok_or_else(Reject::missing_inputs)?;
                 spent.push(out.clone());
                 coin_heights.push(next_height);
                 parents.insert(op.txid);
@@ -322,16 +344,25 @@ impl Mempool {
                 if coin.coinbase && next_height - coin.height < COINBASE_MATURITY {
                     return Err(Reject::new(
                         "bad-txns-premature-spend-of-coinbase",
-                        Some(format!("tried to spend coinbase at depth {}", next_height - coin.height)),
+                        Some(format!(
+                            "tried to spend coinbase at depth {}",
+                            next_height - coin.height
+                        )),
                     ));
                 }
                 spent.push(coin.txout.clone());
                 coin_heights.push(coin.height);
             } else {
                 let known = (0..tx.output.len()).any(|v| {
-                    chain.utxos.contains_key(&OutPoint::new(txid, u32::try_from(v).unwrap_or(0)))
+                    chain
+                        .utxos
+                        .contains_key(&OutPoint::new(txid, u32::try_from(v).unwrap_or(0)))
                 });
-                return Err(if known { Reject::already_in_chain() } else { Reject::missing_inputs() });
+                return Err(if known {
+                    Reject::already_in_chain()
+                } else {
+                    Reject::missing_inputs()
+                });
             }
         }
 
@@ -355,13 +386,18 @@ impl Mempool {
         let vsize = vsize_of(tx);
         let min_fee = fee_for(vsize, MIN_RELAY_FEE_PER_KVB);
         if fee < min_fee {
-            return Err(Reject::new("min relay fee not met", Some(format!("{fee} < {min_fee}"))));
+            return Err(Reject::new(
+                "min relay fee not met",
+                Some(format!("{fee} < {min_fee}")),
+            ));
         }
         let ancestors = self.ancestors(&parents);
         if ancestors.len() + 1 > MAX_CHAIN_LENGTH {
             return Err(Reject::new(
                 "too-long-mempool-chain",
-                Some(format!("too many unconfirmed ancestors [limit: {MAX_CHAIN_LENGTH}]")),
+                Some(format!(
+                    "too many unconfirmed ancestors [limit: {MAX_CHAIN_LENGTH}]"
+                )),
             ));
         }
 
@@ -372,10 +408,19 @@ impl Mempool {
                 kernel::ScriptError::Invalid(i) => format!("input {i}: script evaluation failed"),
                 kernel::ScriptError::Setup(s) => s,
             };
-            return Err(Reject::new(&format!("mandatory-script-verify-flag-failed ({detail})"), None));
+            return Err(Reject::new(
+                &format!("mandatory-script-verify-flag-failed ({detail})"),
+                None,
+            ));
         }
 
-        let accepted = Accepted { txid, wtxid, vsize, fee: Amount::from_sat(fee), replaced };
+        let accepted = Accepted {
+            txid,
+            wtxid,
+            vsize,
+            fee: Amount::from_sat(fee),
+            replaced,
+        };
         if dry_run {
             return Ok(accepted);
         }
@@ -440,7 +485,10 @@ impl Mempool {
         if evict.len() > MAX_REPLACEMENT_CANDIDATES {
             return Err(Reject::new(
                 "too many potential replacements",
-                Some(format!("rejecting replacement {txid}; too many potential replacements ({} > {MAX_REPLACEMENT_CANDIDATES})", evict.len())),
+                Some(format!(
+                    "rejecting replacement {txid}; too many potential replacements ({} > {MAX_REPLACEMENT_CANDIDATES})",
+                    evict.len()
+                )),
             ));
         }
         // Rule 2: no new unconfirmed inputs.
@@ -462,7 +510,9 @@ impl Mempool {
         for c in conflicts {
             if let Some(e) = self.entries.get(c) {
                 // fee/vsize > e.fee/e.vsize, compared without division.
-                if u128::from(fee) * u128::from(e.vsize) <= u128::from(e.fee.to_sat()) * u128::from(vsize) {
+                if u128::from(fee) * u128::from(e.vsize)
+                    <= u128::from(e.fee.to_sat()) * u128::from(vsize)
+                {
                     return Err(Reject::new(
                         "insufficient fee",
                         Some(format!(
@@ -474,21 +524,30 @@ impl Mempool {
                 }
             }
         }
-        let evicted_fees: u64 =
-            evict.iter().filter_map(|t| self.entries.get(t)).map(|e| e.fee.to_sat()).sum();
+        let evicted_fees: u64 = evict
+            .iter()
+            .filter_map(|t| self.entries.get(t))
+            .map(|e| e.fee.to_sat())
+            .sum();
         if fee < evicted_fees {
             return Err(Reject::new(
                 "insufficient fee",
-                Some(format!("rejecting replacement {txid}, less fees than conflicting txs; {} < {}",
-                    Amount::from_sat(fee).to_btc(), Amount::from_sat(evicted_fees).to_btc())),
+                Some(format!(
+                    "rejecting replacement {txid}, less fees than conflicting txs; {} < {}",
+                    Amount::from_sat(fee).to_btc(),
+                    Amount::from_sat(evicted_fees).to_btc()
+                )),
             ));
         }
         let relay = fee_for(vsize, INCREMENTAL_RELAY_FEE_PER_KVB);
         if fee - evicted_fees < relay {
             return Err(Reject::new(
                 "insufficient fee",
-                Some(format!("rejecting replacement {txid}, not enough additional fees to relay; {} < {}",
-                    Amount::from_sat(fee - evicted_fees).to_btc(), Amount::from_sat(relay).to_btc())),
+                Some(format!(
+                    "rejecting replacement {txid}, not enough additional fees to relay; {} < {}",
+                    Amount::from_sat(fee - evicted_fees).to_btc(),
+                    Amount::from_sat(relay).to_btc()
+                )),
             ));
         }
         Ok(evict)
@@ -521,7 +580,9 @@ fn check_standard(tx: &Transaction) -> Result<(), Reject> {
     if tx.weight().to_wu() > MAX_STANDARD_TX_WEIGHT {
         return Err(Reject::new("tx-size", None));
     }
-    if bitcoin::consensus::encode::serialize(&strip_witness(tx)).len() < MIN_STANDARD_TX_NONWITNESS_SIZE {
+    if bitcoin::consensus::encode::serialize(&strip_witness(tx)).len()
+        < MIN_STANDARD_TX_NONWITNESS_SIZE
+    {
         return Err(Reject::new("tx-size-small", None));
     }
     for input in &tx.input {
@@ -578,7 +639,11 @@ pub(crate) fn is_final(tx: &Transaction, height: u32, mtp: u32) -> bool {
     if lock == 0 {
         return true;
     }
-    let cutoff = if lock < LOCKTIME_THRESHOLD { height } else { mtp };
+    let cutoff = if lock < LOCKTIME_THRESHOLD {
+        height
+    } else {
+        mtp
+    };
     if lock < cutoff {
         return true;
     }
@@ -609,7 +674,8 @@ fn sequence_locks_ok(
             let coin_time = i64::from(chain.mtp_at(base));
             min_time = min_time.max(coin_time + (i64::from(seq & SEQUENCE_MASK) << 9) - 1);
         } else {
-            min_height = min_height.max(i64::from(coin_height) + i64::from(seq & SEQUENCE_MASK) - 1);
+            min_height =
+                min_height.max(i64::from(coin_height) + i64::from(seq & SEQUENCE_MASK) - 1);
         }
     }
     min_height < i64::from(next_height) && min_time < i64::from(mtp)

@@ -27,7 +27,7 @@ pub(crate) fn subsidy(height: u32) -> Amount {
     if halvings >= 64 {
         return Amount::ZERO;
     }
-    Amount::from_sat(50 * 100_000_000 >> halvings)
+    Amount::from_sat((50 * 100_000_000) >> halvings)
 }
 
 /// Builds and grinds a block on `prev` at `height` with `txs` (already in a valid order).
@@ -54,7 +54,10 @@ pub(crate) fn build_block(
             sequence: Sequence::MAX,
             witness,
         }],
-        output: vec![TxOut { value: subsidy(height) + fees, script_pubkey: payout }],
+        output: vec![TxOut {
+            value: subsidy(height) + fees,
+            script_pubkey: payout,
+        }],
     };
     let mut txdata = Vec::with_capacity(txs.len() + 1);
     txdata.push(coinbase);
@@ -75,7 +78,10 @@ pub(crate) fn build_block(
         let commitment = Block::compute_witness_commitment(&root, &[0u8; 32]);
         let mut script = vec![0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed];
         script.extend_from_slice(commitment.as_byte_array());
-        block.txdata[0].output.push(TxOut { value: Amount::ZERO, script_pubkey: ScriptBuf::from_bytes(script) });
+        block.txdata[0].output.push(TxOut {
+            value: Amount::ZERO,
+            script_pubkey: ScriptBuf::from_bytes(script),
+        });
     }
     if let Some(root) = block.compute_merkle_root() {
         block.header.merkle_root = root;

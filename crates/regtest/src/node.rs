@@ -81,24 +81,31 @@ impl BlockStore {
     fn open(path: Option<&Path>) -> Result<Self, Error> {
         let mut store = Self::default();
         let Some(path) = path else { return Ok(store) };
-        let mut file = OpenOptions::new().create(true).read(true).append(true).open(path)?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)?;
         let mut buf = vec![];
         file.read_to_end(&mut buf)?;
         let mut at = 0usize;
         while at + 5 <= buf.len() {
             let tag = buf[at];
-            let len = u32::from_le_bytes([buf[at + 1], buf[at + 2], buf[at + 3], buf[at + 4]]) as usize;
+            let len =
+                u32::from_le_bytes([buf[at + 1], buf[at + 2], buf[at + 3], buf[at + 4]]) as usize;
             if at + 5 + len > buf.len() {
                 break; // a record cut short by a crash: dropped below
             }
             let body = &buf[at + 5..at + 5 + len];
             match tag {
                 TAG_BLOCK => {
-                    let block: Block = deserialize(body).map_err(|e| Error::Corrupt(e.to_string()))?;
+                    let block: Block =
+                        deserialize(body).map_err(|e| Error::Corrupt(e.to_string()))?;
                     store.insert(block);
                 }
                 TAG_INVALIDATE | TAG_RECONSIDER => {
-                    let hash = BlockHash::from_slice(body).map_err(|e| Error::Corrupt(e.to_string()))?;
+                    let hash =
+                        BlockHash::from_slice(body).map_err(|e| Error::Corrupt(e.to_string()))?;
                     if tag == TAG_INVALIDATE {
                         store.invalid.insert(hash);
                     } else {
@@ -128,7 +135,8 @@ impl BlockStore {
 
     fn append(&mut self, tag: u8, body: &[u8]) -> Result<(), Error> {
         if let Some(f) = &mut self.file {
-            let len = u32::try_from(body.len()).map_err(|_| Error::Corrupt("record too large".into()))?;
+            let len =
+                u32::try_from(body.len()).map_err(|_| Error::Corrupt("record too large".into()))?;
             let mut rec = Vec::with_capacity(body.len() + 5);
             rec.push(tag);
             rec.extend_from_slice(&len.to_le_bytes());
@@ -144,7 +152,9 @@ impl BlockStore {
         let mut excluded: HashSet<BlockHash> = HashSet::new();
         let mut out = vec![];
         for hash in &self.arrival {
-            let Some(block) = self.blocks.get(hash) else { continue };
+            let Some(block) = self.blocks.get(hash) else {
+                continue;
+            };
             if self.invalid.contains(hash) || excluded.contains(&block.header.prev_blockhash) {
                 excluded.insert(*hash);
             } else {
@@ -165,6 +175,9 @@ impl BlockStore {
         cur == *ancestor
     }
 }
+
+/// A stored block and its height when it is on the active chain.
+pub(crate) type StoredBlock = (Arc<Block>, Option<u32>);
 
 pub(crate) struct State {
     kernel: Kernel,
@@ -209,7 +222,12 @@ impl Node {
         let kernel = Kernel::new(datadir)?;
         let (events, _) = broadcast::channel(4096);
         let node = Self {
-            state: Mutex::new(State { kernel, store, index: ChainIndex::default(), mempool: Mempool::default() }),
+            state: Mutex::new(State {
+                kernel,
+                store,
+                index: ChainIndex::default(),
+                mempool: Mempool::default(),
+            }),
             datadir: datadir.map(Path::to_path_buf),
             events,
         };
@@ -259,11 +277,15 @@ impl Node {
                 .kernel
                 .hash_at(h)
                 .and_then(|hash| s.store.blocks.get(&hash).cloned())
-                .ok_or_else(|| Error::Corrupt(format!("kernel chain has a block at {h} we do not store")))?;
+                .ok_or_else(|| {
+                    Error::Corrupt(format!("kernel chain has a block at {h} we do not store"))
+                })?;
             index.connect(block);
         }
         s.index = index;
-        let disconnected = old_blocks.iter().filter(|b| s.index.height_of(&b.block_hash()).is_none());
+        let disconnected = old_blocks
+            .iter()
+            .filter(|b| s.index.height_of(&b.block_hash()).is_none());
         let readd: Vec<Transaction> = disconnected
             .flat_map(|b| b.txdata.iter().skip(1).cloned())
             .chain(old_pool)
@@ -287,15 +309,27 @@ impl Node {
         if kernel_tip == s.index.tip_hash() {
             return Ok(hash); // a side branch with no more work
         }
-        let extends = s.store.blocks.get(&kernel_tip).is_some_and(|b| b.header.prev_blockhash == s.index.tip_hash());
+        let extends = s
+            .store
+            .blocks
+            .get(&kernel_tip)
+            .is_some_and(|b| b.header.prev_blockhash == s.index.tip_hash());
         if !extends {
             self.rebuild(s)?;
             return Ok(hash);
         }
-        let block = s.store.blocks.get(&kernel_tip).cloned().ok_or(Error::BlockNotFound)?;
+        let block = s
+            .store
+            .blocks
+            .get(&kernel_tip)
+            .cloned()
+            .ok_or(Error::BlockNotFound)?;
         let mut touched = s.index.connect(block.clone());
         touched.extend(s.mempool.remove_for_block(&block));
-        self.emit(Event::Tip { height: s.index.tip_height(), header: block.header });
+        self.emit(Event::Tip {
+            height: s.index.tip_height(),
+            header: block.header,
+        });
         self.emit(Event::Scripts(Arc::new(touched)));
         Ok(hash)
     }
@@ -315,7 +349,9 @@ impl Node {
             let mut included: HashSet<Txid> = HashSet::new();
             for e in s.mempool.iter() {
                 let w = e.weight.to_wu();
-                if weight + w > miner::MAX_BLOCK_WEIGHT || !e.parents.iter().all(|p| included.contains(p)) {
+                if weight + w > miner::MAX_BLOCK_WEIGHT
+                    || !e.parents.iter().all(|p| included.contains(p))
+                {
                     continue;
                 }
                 weight += w;
@@ -328,9 +364,22 @@ impl Node {
         Ok(hashes)
     }
 
-    fn mine_locked(&self, s: &mut State, payout: &ScriptBuf, txs: Vec<Transaction>, fees: Amount) -> Result<BlockHash, Error> {
+    fn mine_locked(
+        &self,
+        s: &mut State,
+        payout: &ScriptBuf,
+        txs: Vec<Transaction>,
+        fees: Amount,
+    ) -> Result<BlockHash, Error> {
         let height = s.index.tip_height() + 1;
-        let block = miner::build_block(s.index.tip_hash(), height, Self::next_time(s), payout.clone(), txs, fees);
+        let block = miner::build_block(
+            s.index.tip_hash(),
+            height,
+            Self::next_time(s),
+            payout.clone(),
+            txs,
+            fees,
+        );
         let hash = self.submit_locked(s, block)?;
         if s.index.tip_hash() != hash {
             return Err(Error::NotTip(hash));
@@ -339,7 +388,11 @@ impl Node {
     }
 
     /// Mines one block with exactly `txs` (mempool or not), in order, paying `payout`.
-    pub fn generate_block(&self, payout: &ScriptBuf, txs: Vec<Transaction>) -> Result<BlockHash, Error> {
+    pub fn generate_block(
+        &self,
+        payout: &ScriptBuf,
+        txs: Vec<Transaction>,
+    ) -> Result<BlockHash, Error> {
         let mut s = self.lock()?;
         let mut created: HashMap<bitcoin::OutPoint, u64> = HashMap::new();
         let mut fees = Amount::ZERO;
@@ -348,30 +401,50 @@ impl Node {
             for input in &tx.input {
                 let v = created
                     .remove(&input.previous_output)
-                    .or_else(|| s.index.utxos.get(&input.previous_output).map(|c| c.txout.value.to_sat()))
-                    .ok_or_else(|| Error::BadBlockTx("TestBlockValidity failed: bad-txns-inputs-missingorspent".into()))?;
+                    .or_else(|| {
+                        s.index
+                            .utxos
+                            .get(&input.previous_output)
+                            .map(|c| c.txout.value.to_sat())
+                    })
+                    .ok_or_else(|| {
+                        Error::BadBlockTx(
+                            "TestBlockValidity failed: bad-txns-inputs-missingorspent".into(),
+                        )
+                    })?;
                 value_in += v;
             }
             let out: u64 = tx.output.iter().map(|o| o.value.to_sat()).sum();
-            let fee = value_in
-                .checked_sub(out)
-                .ok_or_else(|| Error::BadBlockTx("TestBlockValidity failed: bad-txns-in-belowout".into()))?;
+            let fee = value_in.checked_sub(out).ok_or_else(|| {
+                Error::BadBlockTx("TestBlockValidity failed: bad-txns-in-belowout".into())
+            })?;
             fees += Amount::from_sat(fee);
             let txid = tx.compute_txid();
             for (i, o) in tx.output.iter().enumerate() {
-                created.insert(bitcoin::OutPoint::new(txid, u32::try_from(i).unwrap_or(0)), o.value.to_sat());
+                created.insert(
+                    bitcoin::OutPoint::new(txid, u32::try_from(i).unwrap_or(0)),
+                    o.value.to_sat(),
+                );
             }
         }
         self.mine_locked(&mut s, payout, txs, fees)
     }
 
     /// Submits a transaction to the mempool (`dry_run`: only checks it).
-    pub fn submit_tx(&self, tx: &Transaction, dry_run: bool) -> Result<Result<Accepted, Reject>, Error> {
+    pub fn submit_tx(
+        &self,
+        tx: &Transaction,
+        dry_run: bool,
+    ) -> Result<Result<Accepted, Reject>, Error> {
         let mut s = self.lock()?;
         let st = &mut *s;
         let res = st.mempool.accept(&st.index, tx, dry_run);
         if let (Ok(a), false) = (&res, dry_run) {
-            let mut touched = st.mempool.get(&a.txid).map(|e| mempool::touched_scripts(&e.tx, &e.spent)).unwrap_or_default();
+            let mut touched = st
+                .mempool
+                .get(&a.txid)
+                .map(|e| mempool::touched_scripts(&e.tx, &e.spent))
+                .unwrap_or_default();
             // Replaced transactions' scripts changed too; their entries are gone, so
             // a full recheck is the honest signal.
             if !a.replaced.is_empty() {
@@ -403,7 +476,9 @@ impl Node {
         let mut s = self.lock()?;
         if !s.store.blocks.contains_key(hash) {
             return if *hash == genesis().block_hash() {
-                Err(Error::BadBlockTx("Cannot invalidate the genesis block".into()))
+                Err(Error::BadBlockTx(
+                    "Cannot invalidate the genesis block".into(),
+                ))
             } else {
                 Err(Error::BlockNotFound)
             };
@@ -434,10 +509,16 @@ impl Node {
     }
 
     /// A block we store, on the active chain or not, with its height if active.
-    pub(crate) fn block(&self, hash: &BlockHash) -> Result<Option<(Arc<Block>, Option<u32>)>, Error> {
+    pub(crate) fn block(&self, hash: &BlockHash) -> Result<Option<StoredBlock>, Error> {
         let s = self.lock()?;
-        Ok(s.store.blocks.get(hash).cloned().or_else(|| {
-            (s.index.block_at(0).map(|g| g.block_hash()) == Some(*hash)).then(|| s.index.blocks[0].clone())
-        }).map(|b| (b, s.index.height_of(hash))))
+        Ok(s.store
+            .blocks
+            .get(hash)
+            .cloned()
+            .or_else(|| {
+                (s.index.block_at(0).map(|g| g.block_hash()) == Some(*hash))
+                    .then(|| s.index.blocks[0].clone())
+            })
+            .map(|b| (b, s.index.height_of(hash))))
     }
 }

@@ -42,7 +42,10 @@ pub(crate) struct RpcError {
 }
 
 fn err(code: i32, message: impl Into<String>) -> RpcError {
-    RpcError { code, message: message.into() }
+    RpcError {
+        code,
+        message: message.into(),
+    }
 }
 
 impl From<node::Error> for RpcError {
@@ -77,13 +80,21 @@ pub(crate) async fn serve(
     ctx: Ctx,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(ctx)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(ctx))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 fn authorized(ctx: &Ctx, headers: &HeaderMap) -> bool {
-    let Some(expected) = &ctx.auth else { return true };
-    let Some(given) = headers.get("authorization").and_then(|h| h.to_str().ok()) else { return false };
-    let Some(b64) = given.strip_prefix("Basic ") else { return false };
+    let Some(expected) = &ctx.auth else {
+        return true;
+    };
+    let Some(given) = headers.get("authorization").and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let Some(b64) = given.strip_prefix("Basic ") else {
+        return false;
+    };
     base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
         .is_ok_and(|raw| raw == expected.as_bytes())
@@ -91,12 +102,21 @@ fn authorized(ctx: &Ctx, headers: &HeaderMap) -> bool {
 
 async fn handle(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Response {
     if !authorized(&ctx, &headers) {
-        return (StatusCode::UNAUTHORIZED, [("WWW-Authenticate", "Basic realm=\"jsonrpc\"")]).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            [("WWW-Authenticate", "Basic realm=\"jsonrpc\"")],
+        )
+            .into_response();
     }
     let node = ctx.node.clone();
     let out = tokio::task::spawn_blocking(move || handle_body(&node, &body)).await;
     match out {
-        Ok((status, v)) => (status, [("content-type", "application/json")], format!("{v}\n")).into_response(),
+        Ok((status, v)) => (
+            status,
+            [("content-type", "application/json")],
+            format!("{v}\n"),
+        )
+            .into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
@@ -104,17 +124,28 @@ async fn handle(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Resp
 fn reply(id: Value, r: R) -> (bool, Value) {
     match r {
         Ok(v) => (true, json!({"result": v, "error": null, "id": id})),
-        Err(e) => (false, json!({"result": null, "error": {"code": e.code, "message": e.message}, "id": id})),
+        Err(e) => (
+            false,
+            json!({"result": null, "error": {"code": e.code, "message": e.message}, "id": id}),
+        ),
     }
 }
 
 fn handle_body(node: &Node, body: &[u8]) -> (StatusCode, Value) {
     let req: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, reply(Value::Null, Err(err(code::PARSE, "Parse error"))).1),
+        Err(_) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                reply(Value::Null, Err(err(code::PARSE, "Parse error"))).1,
+            );
+        }
     };
     match req {
-        Value::Array(reqs) => (StatusCode::OK, Value::Array(reqs.iter().map(|r| handle_one(node, r).1).collect())),
+        Value::Array(reqs) => (
+            StatusCode::OK,
+            Value::Array(reqs.iter().map(|r| handle_one(node, r).1).collect()),
+        ),
         r => {
             let (ok, v) = handle_one(node, &r);
             // Core answers a failed JSON-RPC 1.0 call with 500 (404 for an unknown method).
@@ -131,18 +162,29 @@ fn handle_body(node: &Node, body: &[u8]) -> (StatusCode, Value) {
 fn handle_one(node: &Node, req: &Value) -> (bool, Value) {
     let id = req.get("id").cloned().unwrap_or(Value::Null);
     let Some(method) = req.get("method").and_then(Value::as_str) else {
-        return reply(id, Err(err(code::INVALID_REQUEST, "Method must be a string")));
+        return reply(
+            id,
+            Err(err(code::INVALID_REQUEST, "Method must be a string")),
+        );
     };
     let params = match req.get("params") {
         None | Some(Value::Null) => vec![],
         Some(Value::Array(a)) => a.clone(),
-        Some(_) => return reply(id, Err(err(code::INVALID_PARAMETER, "named parameters are not supported by btc-regtest"))),
+        Some(_) => {
+            return reply(
+                id,
+                Err(err(
+                    code::INVALID_PARAMETER,
+                    "named parameters are not supported by btc-regtest",
+                )),
+            );
+        }
     };
     tracing::debug!(method, "rpc");
     reply(id, dispatch(node, method, &params))
 }
 
-fn param<'a>(p: &'a [Value], i: usize) -> Option<&'a Value> {
+fn param(p: &[Value], i: usize) -> Option<&Value> {
     p.get(i).filter(|v| !v.is_null())
 }
 
@@ -163,18 +205,30 @@ fn u64_param(p: &[Value], i: usize, default: Option<u64>, name: &str) -> Result<
 }
 
 fn hash_param(p: &[Value], i: usize) -> Result<BlockHash, RpcError> {
-    BlockHash::from_str(str_param(p, i, "blockhash")?)
-        .map_err(|_| err(code::INVALID_PARAMETER, "blockhash must be of length 64 (not valid hex)"))
+    BlockHash::from_str(str_param(p, i, "blockhash")?).map_err(|_| {
+        err(
+            code::INVALID_PARAMETER,
+            "blockhash must be of length 64 (not valid hex)",
+        )
+    })
 }
 
 fn txid_param(p: &[Value], i: usize) -> Result<Txid, RpcError> {
-    Txid::from_str(str_param(p, i, "txid")?)
-        .map_err(|_| err(code::INVALID_PARAMETER, "txid must be of length 64 (not valid hex)"))
+    Txid::from_str(str_param(p, i, "txid")?).map_err(|_| {
+        err(
+            code::INVALID_PARAMETER,
+            "txid must be of length 64 (not valid hex)",
+        )
+    })
 }
 
 fn tx_param(p: &[Value], i: usize) -> Result<Transaction, RpcError> {
-    deserialize_hex(str_param(p, i, "hexstring")?)
-        .map_err(|_| err(code::DESERIALIZATION, "TX decode failed. Make sure the tx has at least one input."))
+    deserialize_hex(str_param(p, i, "hexstring")?).map_err(|_| {
+        err(
+            code::DESERIALIZATION,
+            "TX decode failed. Make sure the tx has at least one input.",
+        )
+    })
 }
 
 fn address_script(s: &str) -> Result<ScriptBuf, RpcError> {
@@ -196,13 +250,20 @@ fn output_script(s: &str) -> Result<ScriptBuf, RpcError> {
             .map(ScriptBuf::from_bytes)
             .map_err(|_| err(code::INVALID_ADDRESS_OR_KEY, "Error: Invalid descriptor"));
     }
-    address_script(s).map_err(|_| err(code::INVALID_ADDRESS_OR_KEY, "Error: Invalid address or descriptor"))
+    address_script(s).map_err(|_| {
+        err(
+            code::INVALID_ADDRESS_OR_KEY,
+            "Error: Invalid address or descriptor",
+        )
+    })
 }
 
 /// Max fee rate in sat/kvB from a BTC/kvB parameter (Core's default 0.10).
 fn max_feerate(p: &[Value], i: usize) -> u64 {
     let btc_per_kvb = param(p, i).and_then(Value::as_f64).unwrap_or(0.10);
-    bitcoin::Amount::from_btc(btc_per_kvb).map(|a| a.to_sat()).unwrap_or(10_000_000)
+    bitcoin::Amount::from_btc(btc_per_kvb)
+        .map(|a| a.to_sat())
+        .unwrap_or(10_000_000)
 }
 
 fn mempool_entry(e: &crate::mempool::Entry, pool: &crate::mempool::Mempool) -> Value {
@@ -241,7 +302,11 @@ pub(crate) fn dispatch(node: &Node, method: &str, p: &[Value]) -> R {
         "getblockchaininfo" => {
             let s = node.lock()?;
             let tip = s.index.tip_height();
-            let block = s.index.block_at(tip).cloned().ok_or_else(|| err(code::MISC, "no tip"))?;
+            let block = s
+                .index
+                .block_at(tip)
+                .cloned()
+                .ok_or_else(|| err(code::MISC, "no tip"))?;
             Ok(json!({
                 "chain": "regtest",
                 "blocks": tip,
@@ -263,7 +328,9 @@ pub(crate) fn dispatch(node: &Node, method: &str, p: &[Value]) -> R {
         "getblockheader" => {
             let hash = hash_param(p, 0)?;
             let verbose = param(p, 1).and_then(Value::as_bool).unwrap_or(true);
-            let (block, height) = node.block(&hash)?.ok_or_else(|| err(code::INVALID_ADDRESS_OR_KEY, "Block not found"))?;
+            let (block, height) = node
+                .block(&hash)?
+                .ok_or_else(|| err(code::INVALID_ADDRESS_OR_KEY, "Block not found"))?;
             if !verbose {
                 return Ok(json!(serialize_hex(&block.header)));
             }
@@ -275,7 +342,9 @@ pub(crate) fn dispatch(node: &Node, method: &str, p: &[Value]) -> R {
                 Some(Value::Bool(b)) => u64::from(*b),
                 _ => u64_param(p, 1, Some(1), "verbosity")?,
             };
-            let (block, height) = node.block(&hash)?.ok_or_else(|| err(code::INVALID_ADDRESS_OR_KEY, "Block not found"))?;
+            let (block, height) = node
+                .block(&hash)?
+                .ok_or_else(|| err(code::INVALID_ADDRESS_OR_KEY, "Block not found"))?;
             if verbosity == 0 {
                 return Ok(json!(serialize_hex(&*block)));
             }
@@ -294,19 +363,22 @@ pub(crate) fn dispatch(node: &Node, method: &str, p: &[Value]) -> R {
             } else if let Some((tx, pos)) = s.index.tx(&txid) {
                 (tx.clone(), Some(pos.height))
             } else {
-                return Err(err(code::INVALID_ADDRESS_OR_KEY, "No such mempool or blockchain transaction. Use gettransaction for wallet transactions."));
+                return Err(err(
+                    code::INVALID_ADDRESS_OR_KEY,
+                    "No such mempool or blockchain transaction. Use gettransaction for wallet transactions.",
+                ));
             };
             if !verbose {
                 return Ok(json!(serialize_hex(&tx)));
             }
             let mut v = views::tx(&tx);
-            if let Some(h) = block {
-                if let Some(b) = s.index.block_at(h) {
-                    v["blockhash"] = json!(b.block_hash().to_string());
-                    v["confirmations"] = json!(s.index.tip_height() - h + 1);
-                    v["time"] = json!(b.header.time);
-                    v["blocktime"] = json!(b.header.time);
-                }
+            if let Some(h) = block
+                && let Some(b) = s.index.block_at(h)
+            {
+                v["blockhash"] = json!(b.block_hash().to_string());
+                v["confirmations"] = json!(s.index.tip_height() - h + 1);
+                v["time"] = json!(b.header.time);
+                v["blocktime"] = json!(b.header.time);
             }
             Ok(v)
         }
@@ -317,16 +389,21 @@ pub(crate) fn dispatch(node: &Node, method: &str, p: &[Value]) -> R {
             let txid = tx.compute_txid();
             {
                 let s = node.lock()?;
-                if s.mempool.get(&txid).is_some_and(|e| e.wtxid == tx.compute_wtxid()) {
+                if s.mempool
+                    .get(&txid)
+                    .is_some_and(|e| e.wtxid == tx.compute_wtxid())
+                {
                     return Ok(json!(txid.to_string()));
                 }
             }
-            if max > 0 {
-                if let Ok(Ok(a)) = node.submit_tx(&tx, true) {
-                    if a.fee.to_sat() > a.vsize * max / 1000 {
-                        return Err(err(code::VERIFY, "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)"));
-                    }
-                }
+            if max > 0
+                && let Ok(Ok(a)) = node.submit_tx(&tx, true)
+                && a.fee.to_sat() > a.vsize * max / 1000
+            {
+                return Err(err(
+                    code::VERIFY,
+                    "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)",
+                ));
             }
             match node.submit_tx(&tx, false)? {
                 Ok(a) => Ok(json!(a.txid.to_string())),
@@ -334,9 +411,14 @@ pub(crate) fn dispatch(node: &Node, method: &str, p: &[Value]) -> R {
             }
         }
         "testmempoolaccept" => {
-            let raws = param(p, 0).and_then(Value::as_array).ok_or_else(|| err(code::TYPE, "Expected type array for rawtxs"))?;
+            let raws = param(p, 0)
+                .and_then(Value::as_array)
+                .ok_or_else(|| err(code::TYPE, "Expected type array for rawtxs"))?;
             if raws.len() != 1 {
-                return Err(err(code::INVALID_PARAMETER, "btc-regtest checks one transaction at a time (packages are not supported)"));
+                return Err(err(
+                    code::INVALID_PARAMETER,
+                    "btc-regtest checks one transaction at a time (packages are not supported)",
+                ));
             }
             let tx = tx_param(raws, 0)?;
             let max = max_feerate(p, 1);
@@ -367,11 +449,19 @@ pub(crate) fn dispatch(node: &Node, method: &str, p: &[Value]) -> R {
             let verbose = param(p, 0).and_then(Value::as_bool).unwrap_or(false);
             let s = node.lock()?;
             if verbose {
-                let m: serde_json::Map<String, Value> =
-                    s.mempool.iter().map(|e| (e.txid.to_string(), mempool_entry(e, &s.mempool))).collect();
+                let m: serde_json::Map<String, Value> = s
+                    .mempool
+                    .iter()
+                    .map(|e| (e.txid.to_string(), mempool_entry(e, &s.mempool)))
+                    .collect();
                 Ok(Value::Object(m))
             } else {
-                Ok(json!(s.mempool.iter().map(|e| e.txid.to_string()).collect::<Vec<_>>()))
+                Ok(json!(
+                    s.mempool
+                        .iter()
+                        .map(|e| e.txid.to_string())
+                        .collect::<Vec<_>>()
+                ))
             }
         }
         "getmempoolentry" => {
@@ -396,7 +486,9 @@ pub(crate) fn dispatch(node: &Node, method: &str, p: &[Value]) -> R {
         }
         "estimatesmartfee" => {
             let blocks = u64_param(p, 0, None, "conf_target")?;
-            Ok(json!({"feerate": btc(estimate_fee_per_kvb(node)?), "blocks": blocks.clamp(1, 1008)}))
+            Ok(
+                json!({"feerate": btc(estimate_fee_per_kvb(node)?), "blocks": blocks.clamp(1, 1008)}),
+            )
         }
         "getnetworkinfo" => Ok(json!({
             "version": 290_000,
@@ -411,19 +503,32 @@ pub(crate) fn dispatch(node: &Node, method: &str, p: &[Value]) -> R {
         "generatetoaddress" => {
             let n = u64_param(p, 0, None, "nblocks")?;
             let script = address_script(str_param(p, 1, "address")?)?;
-            let n = u32::try_from(n).map_err(|_| err(code::INVALID_PARAMETER, "nblocks too large"))?;
+            let n =
+                u32::try_from(n).map_err(|_| err(code::INVALID_PARAMETER, "nblocks too large"))?;
             let hashes = node.generate(n, &script)?;
-            Ok(json!(hashes.iter().map(ToString::to_string).collect::<Vec<_>>()))
+            Ok(json!(
+                hashes.iter().map(ToString::to_string).collect::<Vec<_>>()
+            ))
         }
         "generateblock" => {
             let script = output_script(str_param(p, 0, "output")?)?;
-            let items = param(p, 1).and_then(Value::as_array).cloned().unwrap_or_default();
+            let items = param(p, 1)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let mut txs = vec![];
             for item in &items {
-                let s = item.as_str().ok_or_else(|| err(code::TYPE, "Expected type string for transactions"))?;
+                let s = item
+                    .as_str()
+                    .ok_or_else(|| err(code::TYPE, "Expected type string for transactions"))?;
                 if let Ok(txid) = Txid::from_str(s) {
                     let tx = node.lock()?.mempool.get(&txid).map(|e| e.tx.clone());
-                    txs.push(tx.ok_or_else(|| err(code::INVALID_ADDRESS_OR_KEY, format!("Transaction {s} not in mempool.")))?);
+                    txs.push(tx.ok_or_else(|| {
+                        err(
+                            code::INVALID_ADDRESS_OR_KEY,
+                            format!("Transaction {s} not in mempool."),
+                        )
+                    })?);
                 } else {
                     txs.push(deserialize_hex(s).map_err(|_| err(code::DESERIALIZATION, format!("Transaction decode failed for {s}. Make sure the tx has at least one input.")))?);
                 }
@@ -443,9 +548,14 @@ pub(crate) fn dispatch(node: &Node, method: &str, p: &[Value]) -> R {
             let txid = txid_param(p, 0)?;
             let removed = node.drop_mempool_tx(&txid)?;
             if removed.is_empty() {
-                return Err(err(code::INVALID_ADDRESS_OR_KEY, "Transaction not in mempool"));
+                return Err(err(
+                    code::INVALID_ADDRESS_OR_KEY,
+                    "Transaction not in mempool",
+                ));
             }
-            Ok(json!(removed.iter().map(ToString::to_string).collect::<Vec<_>>()))
+            Ok(json!(
+                removed.iter().map(ToString::to_string).collect::<Vec<_>>()
+            ))
         }
         "uptime" => Ok(json!(0)),
         _ => Err(err(code::METHOD_NOT_FOUND, "Method not found")),
@@ -456,9 +566,17 @@ pub(crate) fn dispatch(node: &Node, method: &str, p: &[Value]) -> R {
 /// Core on a quiet regtest usually has no estimate at all; a number is more useful to tests.
 pub(crate) fn estimate_fee_per_kvb(node: &Node) -> Result<u64, RpcError> {
     let s = node.lock()?;
-    let mut rates: Vec<u64> = s.mempool.iter().map(|e| e.fee.to_sat() * 1000 / e.vsize.max(1)).collect();
+    let mut rates: Vec<u64> = s
+        .mempool
+        .iter()
+        .map(|e| e.fee.to_sat() * 1000 / e.vsize.max(1))
+        .collect();
     rates.sort_unstable();
-    Ok(rates.get(rates.len() / 2).copied().unwrap_or(0).max(MIN_RELAY_FEE_PER_KVB))
+    Ok(rates
+        .get(rates.len() / 2)
+        .copied()
+        .unwrap_or(0)
+        .max(MIN_RELAY_FEE_PER_KVB))
 }
 
 /// The bound address, for logs.

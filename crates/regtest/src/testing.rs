@@ -24,13 +24,22 @@ impl TestChain {
     /// Uses the external chain named by the environment, or starts an in-memory btc-regtest.
     pub fn from_env_or_start() -> Result<Self, crate::Error> {
         if let Ok(url) = std::env::var("BTC_RPC_URL") {
-            let electrum_url = std::env::var("ELECTRUM_URL")
-                .map_err(|_| crate::Error::Spawn("BTC_RPC_URL is set but ELECTRUM_URL is not".into()))?;
+            let electrum_url = std::env::var("ELECTRUM_URL").map_err(|_| {
+                crate::Error::Spawn("BTC_RPC_URL is set but ELECTRUM_URL is not".into())
+            })?;
             let auth = std::env::var("BTC_RPC_AUTH").ok();
-            return Ok(Self { rpc: RpcClient::new(&url, auth.as_deref()), electrum_url, local: None });
+            return Ok(Self {
+                rpc: RpcClient::new(&url, auth.as_deref()),
+                electrum_url,
+                local: None,
+            });
         }
         let node = InProcess::start(Config::default())?;
-        Ok(Self { rpc: RpcClient::new(&node.rpc_url(), None), electrum_url: node.electrum_url(), local: Some(node) })
+        Ok(Self {
+            rpc: RpcClient::new(&node.rpc_url(), None),
+            electrum_url: node.electrum_url(),
+            local: Some(node),
+        })
     }
 
     /// Calls an RPC method.
@@ -49,7 +58,11 @@ impl TestChain {
     /// Mines `n` blocks to `address`; returns their hashes.
     pub fn mine(&self, n: u32, address: &str) -> Result<Vec<String>, RpcError> {
         let v = self.call("generatetoaddress", &[json!(n), json!(address)])?;
-        Ok(v.as_array().into_iter().flatten().filter_map(|h| h.as_str().map(str::to_owned)).collect())
+        Ok(v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|h| h.as_str().map(str::to_owned))
+            .collect())
     }
 
     /// Polls `f` every 50 ms until it returns `Some`, or `timeout` passes.

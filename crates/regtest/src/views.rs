@@ -128,16 +128,33 @@ pub(crate) fn chainwork(height: u32) -> String {
 }
 
 /// Core's `getblock` at verbosity 1 or 2.
-pub(crate) fn block(index: &ChainIndex, block: &Block, height: Option<u32>, verbosity: u64) -> Value {
+pub(crate) fn block(
+    index: &ChainIndex,
+    block: &Block,
+    height: Option<u32>,
+    verbosity: u64,
+) -> Value {
     let mut v = header(index, block, height);
     v["size"] = json!(bitcoin::consensus::encode::serialize(block).len());
-    let base: usize = 80 + bitcoin::VarInt::from(block.txdata.len()).size() + block.txdata.iter().map(Transaction::base_size).sum::<usize>();
+    let base: usize = 80
+        + bitcoin::VarInt::from(block.txdata.len()).size()
+        + block
+            .txdata
+            .iter()
+            .map(Transaction::base_size)
+            .sum::<usize>();
     v["strippedsize"] = json!(base);
     v["weight"] = json!(block.weight().to_wu());
     v["tx"] = if verbosity >= 2 {
         json!(block.txdata.iter().map(tx).collect::<Vec<_>>())
     } else {
-        json!(block.txdata.iter().map(|t| t.compute_txid().to_string()).collect::<Vec<_>>())
+        json!(
+            block
+                .txdata
+                .iter()
+                .map(|t| t.compute_txid().to_string())
+                .collect::<Vec<_>>()
+        )
     };
     v
 }

@@ -23,10 +23,13 @@ fn sync(wallet: &mut Wallet, client: &BdkElectrumClient<electrum_client::Client>
 fn wallet_receives_coinbase_spends_it_and_sees_confirmations() {
     let chain = TestChain::from_env_or_start().unwrap();
     let xprv = Xpriv::new_master(Network::Regtest, &[42u8; 32]).unwrap();
-    let mut wallet = Wallet::create(format!("wpkh({xprv}/84'/1'/0'/0/*)"), format!("wpkh({xprv}/84'/1'/0'/1/*)"))
-        .network(Network::Regtest)
-        .create_wallet_no_persist()
-        .unwrap();
+    let mut wallet = Wallet::create(
+        format!("wpkh({xprv}/84'/1'/0'/0/*)"),
+        format!("wpkh({xprv}/84'/1'/0'/1/*)"),
+    )
+    .network(Network::Regtest)
+    .create_wallet_no_persist()
+    .unwrap();
     let client = BdkElectrumClient::new(electrum_client::Client::new(&chain.electrum_url).unwrap());
 
     let address = wallet.reveal_next_address(KeychainKind::External).address;
@@ -47,7 +50,10 @@ fn wallet_receives_coinbase_spends_it_and_sees_confirmations() {
 
     let mut builder = wallet.build_tx();
     builder
-        .add_recipient(anyone_address().script_pubkey(), Amount::from_btc(1.0).unwrap())
+        .add_recipient(
+            anyone_address().script_pubkey(),
+            Amount::from_btc(1.0).unwrap(),
+        )
         .fee_rate(FeeRate::from_sat_per_vb(5).unwrap());
     let mut psbt = builder.finish().unwrap();
     psbt.sign(&xprv, wallet.secp_ctx()).unwrap();
@@ -65,8 +71,16 @@ fn wallet_receives_coinbase_spends_it_and_sees_confirmations() {
     mine(&chain, 6);
     sync(&mut wallet, &client);
     let tip = wallet.latest_checkpoint().height();
-    let confirmed_at = wallet.get_tx(txid).unwrap().chain_position.confirmation_height_upper_bound().unwrap();
+    let confirmed_at = wallet
+        .get_tx(txid)
+        .unwrap()
+        .chain_position
+        .confirmation_height_upper_bound()
+        .unwrap();
     assert_eq!(tip - confirmed_at + 1, 6, "six confirmations");
     let balance = wallet.balance();
-    assert_eq!(balance.confirmed + balance.immature, total - Amount::from_btc(1.0).unwrap() - fee);
+    assert_eq!(
+        balance.confirmed + balance.immature,
+        total - Amount::from_btc(1.0).unwrap() - fee
+    );
 }

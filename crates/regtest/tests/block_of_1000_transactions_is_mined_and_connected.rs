@@ -22,7 +22,12 @@ fn block_of_1000_transactions_is_mined_and_connected() {
     let each = Amount::from_sat((txout.value.to_sat() - 200_000) / u64::from(TXS));
     let fan = spend_anyone(
         &[coin],
-        (0..TXS).map(|_| TxOut { value: each, script_pubkey: anyone_address().script_pubkey() }).collect(),
+        (0..TXS)
+            .map(|_| TxOut {
+                value: each,
+                script_pubkey: anyone_address().script_pubkey(),
+            })
+            .collect(),
     );
     let fan_id = send(&chain, &fan).unwrap();
     mine(&chain, 1);
@@ -31,7 +36,10 @@ fn block_of_1000_transactions_is_mined_and_connected() {
     for i in 0..TXS {
         let tx = spend_anyone(
             &[OutPoint::new(fan_id, i)],
-            vec![TxOut { value: each - Amount::from_sat(500), script_pubkey: anyone_address().script_pubkey() }],
+            vec![TxOut {
+                value: each - Amount::from_sat(500),
+                script_pubkey: anyone_address().script_pubkey(),
+            }],
         );
         send(&chain, &tx).unwrap();
     }

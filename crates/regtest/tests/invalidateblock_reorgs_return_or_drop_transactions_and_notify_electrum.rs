@@ -45,32 +45,65 @@ fn reorgs_of_depth_1_to_6_unconfirm_or_drop_transactions_and_notify_subscribers(
 
         let (coin, txout) = coinbase_coin(&chain, first + depth);
         let pay = |to: &ScriptBuf| {
-            spend_anyone(&[coin], vec![TxOut { value: txout.value - Amount::from_sat(5_000), script_pubkey: to.clone() }])
+            spend_anyone(
+                &[coin],
+                vec![TxOut {
+                    value: txout.value - Amount::from_sat(5_000),
+                    script_pubkey: to.clone(),
+                }],
+            )
         };
         let tx = pay(&watched_spk);
         let txid = send(&chain, &tx).unwrap();
-        assert_eq!(next_status(&client, &watched_spk), vec![(txid.to_string(), 0)]);
+        assert_eq!(
+            next_status(&client, &watched_spk),
+            vec![(txid.to_string(), 0)]
+        );
 
         let hashes = mine(&chain, depth);
         let confirmed_at = chain.height().unwrap() + 1 - depth;
-        assert_eq!(next_status(&client, &watched_spk), vec![(txid.to_string(), i32::try_from(confirmed_at).unwrap())]);
+        assert_eq!(
+            next_status(&client, &watched_spk),
+            vec![(txid.to_string(), i32::try_from(confirmed_at).unwrap())]
+        );
         assert_eq!(confirmations(&chain, &txid), Some(u64::from(depth)));
 
         rpc(&chain, "invalidateblock", &[json!(hashes[0])]);
         assert_eq!(chain.height().unwrap(), confirmed_at - 1, "depth {depth}");
-        assert!(mempool(&chain).contains(&txid.to_string()), "depth {depth}: back in the mempool");
-        assert_eq!(next_status(&client, &watched_spk), vec![(txid.to_string(), 0)], "depth {depth}");
+        assert!(
+            mempool(&chain).contains(&txid.to_string()),
+            "depth {depth}: back in the mempool"
+        );
+        assert_eq!(
+            next_status(&client, &watched_spk),
+            vec![(txid.to_string(), 0)],
+            "depth {depth}"
+        );
 
         if conflicted {
             // The replacement chain confirms a different spend of the same coin, paying the
             // watched script a different amount (electrum-client cannot parse a null status).
             let mut other = pay(&watched_spk);
             other.output[0].value -= Amount::from_sat(1_000);
-            rpc(&chain, "generateblock", &[json!(anyone_address().to_string()), json!([serialize_hex(&other)])]);
-            assert!(!mempool(&chain).contains(&txid.to_string()), "depth {depth}: conflicted tx gone");
+            rpc(
+                &chain,
+                "generateblock",
+                &[
+                    json!(anyone_address().to_string()),
+                    json!([serialize_hex(&other)]),
+                ],
+            );
+            assert!(
+                !mempool(&chain).contains(&txid.to_string()),
+                "depth {depth}: conflicted tx gone"
+            );
             assert_eq!(confirmations(&chain, &txid), None);
             let height = i32::try_from(chain.height().unwrap()).unwrap();
-            assert_eq!(next_status(&client, &watched_spk), vec![(other.compute_txid().to_string(), height)], "depth {depth}");
+            assert_eq!(
+                next_status(&client, &watched_spk),
+                vec![(other.compute_txid().to_string(), height)],
+                "depth {depth}"
+            );
             mine(&chain, depth);
         } else {
             // The old chain comes back and confirms it again.
@@ -78,7 +111,10 @@ fn reorgs_of_depth_1_to_6_unconfirm_or_drop_transactions_and_notify_subscribers(
             assert_eq!(chain.height().unwrap(), confirmed_at + depth - 1);
             assert!(mempool(&chain).is_empty());
             assert_eq!(confirmations(&chain, &txid), Some(u64::from(depth)));
-            assert_eq!(next_status(&client, &watched_spk), vec![(txid.to_string(), i32::try_from(confirmed_at).unwrap())]);
+            assert_eq!(
+                next_status(&client, &watched_spk),
+                vec![(txid.to_string(), i32::try_from(confirmed_at).unwrap())]
+            );
         }
     }
 }

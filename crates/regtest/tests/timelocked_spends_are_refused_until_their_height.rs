@@ -12,10 +12,20 @@ use common::*;
 use crosslock_regtest::testing::TestChain;
 use serde_json::json;
 
-fn fund(chain: &TestChain, coinbase_height: u32, script: &bitcoin::ScriptBuf) -> (OutPoint, Amount) {
+fn fund(
+    chain: &TestChain,
+    coinbase_height: u32,
+    script: &bitcoin::ScriptBuf,
+) -> (OutPoint, Amount) {
     let (coin, txout) = coinbase_coin(chain, coinbase_height);
     let value = txout.value - Amount::from_sat(10_000);
-    let tx = spend_anyone(&[coin], vec![TxOut { value, script_pubkey: p2wsh_address(script).script_pubkey() }]);
+    let tx = spend_anyone(
+        &[coin],
+        vec![TxOut {
+            value,
+            script_pubkey: p2wsh_address(script).script_pubkey(),
+        }],
+    );
     let txid = send(chain, &tx).unwrap();
     mine(chain, 1);
     assert_eq!(confirmations(chain, &txid), Some(1));
@@ -42,8 +52,15 @@ fn cltv_refund_is_non_final_one_block_early_then_accepted_and_mined() {
         let mut tx = bitcoin::Transaction {
             version: transaction::Version::TWO,
             lock_time: absolute::LockTime::from_height(lock).unwrap(),
-            input: vec![bitcoin::TxIn { previous_output: htlc, sequence: Sequence::ENABLE_LOCKTIME_NO_RBF, ..Default::default() }],
-            output: vec![TxOut { value: value - Amount::from_sat(1_000), script_pubkey: anyone_address().script_pubkey() }],
+            input: vec![bitcoin::TxIn {
+                previous_output: htlc,
+                sequence: Sequence::ENABLE_LOCKTIME_NO_RBF,
+                ..Default::default()
+            }],
+            output: vec![TxOut {
+                value: value - Amount::from_sat(1_000),
+                script_pubkey: anyone_address().script_pubkey(),
+            }],
         };
         sign_p2wsh(&mut tx, 0, &script, value, &sk, &[]);
         tx
@@ -58,7 +75,11 @@ fn cltv_refund_is_non_final_one_block_early_then_accepted_and_mined() {
     let err = send(&chain, &early).unwrap_err();
     assert_eq!(err.code(), Some(-26), "{err}");
     assert!(err.to_string().contains("non-final"), "{err}");
-    let tma = rpc(&chain, "testmempoolaccept", &[json!([bitcoin::consensus::encode::serialize_hex(&early)])]);
+    let tma = rpc(
+        &chain,
+        "testmempoolaccept",
+        &[json!([bitcoin::consensus::encode::serialize_hex(&early)])],
+    );
     assert_eq!(tma[0]["allowed"], json!(false));
     assert_eq!(tma[0]["reject-reason"], json!("non-final"));
 
@@ -66,7 +87,10 @@ fn cltv_refund_is_non_final_one_block_early_then_accepted_and_mined() {
     let cheat = refund(timeout - 1);
     let err = send(&chain, &cheat).unwrap_err();
     assert_eq!(err.code(), Some(-26), "{err}");
-    assert!(err.to_string().contains("script-verify-flag-failed"), "{err}");
+    assert!(
+        err.to_string().contains("script-verify-flag-failed"),
+        "{err}"
+    );
 
     mine(&chain, 1);
     assert_eq!(chain.height().unwrap(), timeout);
@@ -96,8 +120,15 @@ fn csv_spend_is_non_bip68_final_one_block_early_then_accepted_and_mined() {
     let mut tx = bitcoin::Transaction {
         version: transaction::Version::TWO,
         lock_time: absolute::LockTime::ZERO,
-        input: vec![bitcoin::TxIn { previous_output: coin, sequence: Sequence::from_height(delay), ..Default::default() }],
-        output: vec![TxOut { value: value - Amount::from_sat(1_000), script_pubkey: anyone_address().script_pubkey() }],
+        input: vec![bitcoin::TxIn {
+            previous_output: coin,
+            sequence: Sequence::from_height(delay),
+            ..Default::default()
+        }],
+        output: vec![TxOut {
+            value: value - Amount::from_sat(1_000),
+            script_pubkey: anyone_address().script_pubkey(),
+        }],
     };
     sign_p2wsh(&mut tx, 0, &script, value, &sk, &[]);
 

@@ -32,11 +32,16 @@ pub fn p2wsh_address(witness_script: &ScriptBuf) -> Address {
 }
 
 pub fn rpc(chain: &TestChain, method: &str, params: &[Value]) -> Value {
-    chain.call(method, params).unwrap_or_else(|e| panic!("{method}: {e}"))
+    chain
+        .call(method, params)
+        .unwrap_or_else(|e| panic!("{method}: {e}"))
 }
 
 pub fn block_hash_at(chain: &TestChain, height: u32) -> String {
-    rpc(chain, "getblockhash", &[json!(height)]).as_str().unwrap().to_owned()
+    rpc(chain, "getblockhash", &[json!(height)])
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// The first output of the coinbase at `height`.
@@ -57,7 +62,12 @@ pub fn spend_anyone(coins: &[OutPoint], outputs: Vec<TxOut>) -> Transaction {
         lock_time: absolute::LockTime::ZERO,
         input: coins
             .iter()
-            .map(|op| TxIn { previous_output: *op, script_sig: ScriptBuf::new(), sequence: Sequence::ENABLE_RBF_NO_LOCKTIME, witness: w.clone() })
+            .map(|op| TxIn {
+                previous_output: *op,
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+                witness: w.clone(),
+            })
             .collect(),
         output: outputs,
     }
@@ -93,7 +103,14 @@ pub fn key(n: u8) -> (SecretKey, bitcoin::PublicKey) {
 
 /// Signs input `index` of `tx`, spending P2WSH `witness_script` worth `value`, and sets the
 /// witness to `<sig> extra... <witness_script>`.
-pub fn sign_p2wsh(tx: &mut Transaction, index: usize, witness_script: &ScriptBuf, value: Amount, sk: &SecretKey, extra: &[&[u8]]) {
+pub fn sign_p2wsh(
+    tx: &mut Transaction,
+    index: usize,
+    witness_script: &ScriptBuf,
+    value: Amount,
+    sk: &SecretKey,
+    extra: &[&[u8]],
+) {
     let secp = Secp256k1::new();
     let sighash = SighashCache::new(&*tx)
         .p2wsh_signature_hash(index, witness_script, value, EcdsaSighashType::All)
