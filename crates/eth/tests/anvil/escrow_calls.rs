@@ -205,4 +205,47 @@ async fn lock_claim_refund_for_eth_and_erc20_and_the_code_hash_check() {
         token_balance(&provider, d.token, d.escrow).await,
         U256::ZERO
     );
+
+    // The logs alone tell the whole story: every swap's parameters, the secret, the refunds.
+    let mut cfg = WatcherConfig::new(d.escrow, 0);
+    cfg.finality = Finality::Latest { confirmations: 0 };
+    let w = Watcher::open(provider.clone(), MemoryCursorStore::default(), cfg)
+        .await
+        .unwrap();
+    let events: Vec<EscrowEvent> = w
+        .poll()
+        .await
+        .unwrap()
+        .events
+        .into_iter()
+        .filter_map(|e| {
+            if let WatchEvent::Seen(l) = e {
+                Some(l.event)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let mut expected: Vec<EscrowEvent> = [&eth_claim, &token_claim, &eth_refund, &token_refund]
+        .into_iter()
+        .map(|p| EscrowEvent::Locked {
+            id: p.id(),
+            params: p.clone(),
+        })
+        .collect();
+    expected.push(EscrowEvent::Claimed {
+        id: eth_claim.id(),
+        preimage: secret,
+    });
+    expected.push(EscrowEvent::Claimed {
+        id: token_claim.id(),
+        preimage: secret,
+    });
+    expected.push(EscrowEvent::Refunded {
+        id: eth_refund.id(),
+    });
+    expected.push(EscrowEvent::Refunded {
+        id: token_refund.id(),
+    });
+    assert_eq!(events, expected);
 }
