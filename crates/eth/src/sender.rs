@@ -48,6 +48,10 @@ pub enum TxState {
         /// Whether it succeeded (status 1).
         success: bool,
     },
+    /// The nonce was used by a transaction that is not in the outbox (another process signing
+    /// with the same key). Nothing of ours can be mined any more; the caller must decide
+    /// whether the action is still needed and submit it under a new key.
+    NonceTaken,
     /// In a finalized block: nothing will change any more.
     Final {
         /// The version that was mined.
@@ -62,7 +66,7 @@ pub enum TxState {
 impl TxState {
     /// Whether nothing can change any more.
     pub fn is_final(&self) -> bool {
-        matches!(self, TxState::Final { .. })
+        matches!(self, TxState::Final { .. } | TxState::NonceTaken)
     }
 }
 
@@ -369,6 +373,7 @@ impl<P: Provider, S: TxStore> TxSender<P, S> {
             Some(block) => block.header.number,
             None => head.saturating_sub(self.config.fallback_final_depth),
         };
+        let used = self.provider.get_transaction_count(self.address()).await?;
         let mut changed = Vec::new();
         let nonces: Vec<u64> = self.entries.keys().copied().collect();
         for nonce in nonces {
@@ -377,6 +382,12 @@ impl<P: Provider, S: TxStore> TxSender<P, S> {
             };
             let mut next = entry.clone();
             next.state = self.inclusion(&entry, finalized).await?;
+            // The count was read before the receipts, so a version of ours mined in between has
+            // a receipt by now; a used nonce without one was taken by someone else.
+            if next.state == TxState::Pending && nonce < used {
+                tracing::error!(nonce, hash = %entry.hash, "nonce used by a transaction outside the outbox");
+                next.state = TxState::NonceTaken;
+            }
             let stuck = next.state == TxState::Pending
                 && head
                     >= entry

@@ -123,3 +123,27 @@ async fn a_stuck_transaction_is_replaced_with_higher_fees_and_the_replacement_is
     let changed = sender.poll().await.unwrap();
     assert!(matches!(changed[0].state, TxState::Mined { hash, .. } if hash == replacement.hash));
 }
+
+#[tokio::test]
+async fn a_nonce_used_by_a_transaction_outside_the_outbox_is_reported_not_bumped_forever() {
+    let anvil = Anvil::start();
+    let provider = anvil.provider();
+    let to = anvil.signer(2).address();
+    let mut ours = anvil.sender(1, MemoryTxStore::default()).await;
+    let entry = ours.prepare("claim:c", pay(to, 3)).await.unwrap();
+
+    // Another process with the same key but its own outbox uses that nonce first.
+    let mut rogue = anvil.sender(1, MemoryTxStore::default()).await;
+    let theirs = rogue.submit("other", pay(to, 4)).await.unwrap();
+    assert_eq!(theirs.nonce, entry.nonce);
+    assert!(wait_receipt(&provider, theirs.hash).await.status());
+
+    let changed = ours.poll().await.unwrap();
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0].state, TxState::NonceTaken);
+    assert_eq!(
+        ours.entries().count(),
+        0,
+        "nothing left to bump or re-broadcast"
+    );
+}
