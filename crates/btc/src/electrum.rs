@@ -185,6 +185,15 @@ impl<K: Clone + Eq> ElectrumWatcher<K> {
         self.connects
     }
 
+    /// Requests sent on the current connection (0 when disconnected), to show that the work per
+    /// block does not grow with the number of scripts watched.
+    pub fn calls_made(&self) -> usize {
+        self.client
+            .as_ref()
+            .and_then(|c| c.calls_made().ok())
+            .unwrap_or(0)
+    }
+
     /// Whether a connection is up right now.
     pub fn is_connected(&self) -> bool {
         self.client.is_some()
@@ -290,7 +299,12 @@ impl<K: Clone + Eq> ElectrumWatcher<K> {
         if self.statuses.get(script) == Some(&Some(status)) {
             return Ok(());
         }
-        self.refresh(script, events)?;
+        // No status means an empty history: nothing to fetch.
+        if status.is_none() {
+            events.extend(self.watcher.on_history(script, &[]));
+        } else {
+            self.refresh(script, events)?;
+        }
         self.statuses.insert(script.clone(), Some(status));
         Ok(())
     }
@@ -409,5 +423,41 @@ impl<K: Clone + Eq> ElectrumWatcher<K> {
     /// Drops the connection (for tests of reconnection, and on shutdown).
     pub fn disconnect(&mut self) {
         self.client = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_already_known;
+    use serde_json::json;
+
+    #[test]
+    fn cores_already_known_answers_are_recognised() {
+        for msg in [
+            "txn-already-in-mempool",
+            "txn-already-known",
+            "Transaction already in block chain",
+            "the transaction was rejected by network rules.\n\nTransaction outputs already in utxo set\n[0200]",
+        ] {
+            assert!(
+                is_already_known(&json!({"code": 1, "message": msg})),
+                "{msg}"
+            );
+            assert!(is_already_known(&json!(msg)), "{msg}");
+        }
+        assert!(is_already_known(
+            &json!({"code": -27, "message": "whatever"})
+        ));
+        for msg in [
+            "non-final",
+            "bad-txns-inputs-missingorspent",
+            "insufficient fee",
+            "txn-mempool-conflict",
+        ] {
+            assert!(
+                !is_already_known(&json!({"code": -26, "message": msg})),
+                "{msg}"
+            );
+        }
     }
 }

@@ -244,39 +244,23 @@ impl<K: Clone + Eq> Watcher<K> {
         }
 
         // Spends: any transaction with an input consuming a funding outpoint we know of (now or
-        // before: a spend can outlive the view of its funding for one round).
-        let mut spends = BTreeMap::new();
+        // before: a spend can outlive the view of its funding for one round). What went away is
+        // reported before what replaced it, so a replacement reads as "gone, then seen".
+        let mut spends: BTreeMap<OutPoint, (SpendSeen, &Transaction)> = BTreeMap::new();
         for (tx, status) in history {
             for input in &tx.input {
                 let op = input.previous_output;
-                if !fundings.contains_key(&op) && !w.fundings.contains_key(&op) {
-                    continue;
-                }
-                let txid = tx.compute_txid();
-                let seen = SpendSeen {
-                    txid,
-                    status: *status,
-                };
-                if w.spends.get(&op) != Some(&seen) {
-                    let kind = match secret::read_spend(tx, op, &w.params) {
-                        Ok(HtlcSpend::Claim { secret, .. }) => SpendKind::Claim(secret),
-                        Ok(HtlcSpend::Refund { .. }) => SpendKind::Refund,
-                        Err(e) => SpendKind::Unreadable(e),
-                    };
-                    events.push(ChainEvent::Spent {
-                        id: w.id.clone(),
-                        outpoint: op,
-                        txid,
-                        kind,
+                if fundings.contains_key(&op) || w.fundings.contains_key(&op) {
+                    let seen = SpendSeen {
+                        txid: tx.compute_txid(),
                         status: *status,
-                        confirmations: status.confirmations(tip),
-                    });
+                    };
+                    spends.insert(op, (seen, tx));
                 }
-                spends.insert(op, seen);
             }
         }
         for (op, seen) in &w.spends {
-            if spends.get(op).is_none_or(|s| s.txid != seen.txid) {
+            if spends.get(op).is_none_or(|(s, _)| s.txid != seen.txid) {
                 events.push(ChainEvent::SpendGone {
                     id: w.id.clone(),
                     outpoint: *op,
@@ -284,8 +268,230 @@ impl<K: Clone + Eq> Watcher<K> {
                 });
             }
         }
+        for (op, (seen, tx)) in &spends {
+            if w.spends.get(op) == Some(seen) {
+                continue;
+            }
+            let kind = match secret::read_spend(tx, *op, &w.params) {
+                Ok(HtlcSpend::Claim { secret, .. }) => SpendKind::Claim(secret),
+                Ok(HtlcSpend::Refund { .. }) => SpendKind::Refund,
+                Err(e) => SpendKind::Unreadable(e),
+            };
+            events.push(ChainEvent::Spent {
+                id: w.id.clone(),
+                outpoint: *op,
+                txid: seen.txid,
+                kind,
+                status: seen.status,
+                confirmations: seen.status.confirmations(tip),
+            });
+        }
+        let spends = spends.into_iter().map(|(op, (s, _))| (op, s)).collect();
         w.fundings = fundings;
         w.spends = spends;
         events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::claim;
+    use crate::refund;
+    use crate::spend::HtlcUtxo;
+    use bitcoin::hashes::Hash;
+    use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
+    use bitcoin::transaction::Version;
+    use bitcoin::{Amount, FeeRate, Sequence, TxIn, TxOut, Witness, absolute::LockTime};
+
+    fn sk(n: u8) -> SecretKey {
+        SecretKey::from_slice(&[n; 32]).unwrap()
+    }
+
+    fn pk(n: u8) -> PublicKey {
+        PublicKey::from_secret_key(&Secp256k1::new(), &sk(n))
+    }
+
+    fn setup() -> (Watcher<u32>, ScriptBuf, Transaction, HtlcUtxo, Secret) {
+        let s = Secret::new([9; 32]);
+        let params = HtlcParams::new(s.hashlock(), pk(1), pk(2), BtcHeight(200)).unwrap();
+        let mut w = Watcher::new();
+        let spk = w.watch(7, params);
+        let fund = Transaction {
+            version: Version::TWO,
+            lock_time: LockTime::ZERO,
+            input: vec![TxIn {
+                previous_output: OutPoint::new(Txid::from_byte_array([1; 32]), 0),
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::MAX,
+                witness: Witness::new(),
+            }],
+            output: vec![TxOut {
+                value: Amount::from_sat(80_000),
+                script_pubkey: spk.clone(),
+            }],
+        };
+        let utxo = HtlcUtxo {
+            outpoint: OutPoint::new(fund.compute_txid(), 0),
+            amount: Sats(80_000),
+            params,
+        };
+        (w, spk, fund, utxo, s)
+    }
+
+    fn tip(w: &mut Watcher<u32>, h: u32, byte: u8, prev: u8) -> Vec<ChainEvent<u32>> {
+        w.on_tip(
+            BtcHeight(h),
+            BlockHash::from_byte_array([byte; 32]),
+            BlockHash::from_byte_array([prev; 32]),
+        )
+    }
+
+    #[test]
+    fn tip_reports_reorgs() {
+        let (mut w, ..) = setup();
+        assert!(matches!(
+            tip(&mut w, 100, 1, 0)[..],
+            [ChainEvent::Tip { reorg: false, .. }]
+        ));
+        assert!(tip(&mut w, 100, 1, 0).is_empty());
+        assert!(matches!(
+            tip(&mut w, 101, 2, 1)[..],
+            [ChainEvent::Tip { reorg: false, .. }]
+        ));
+        // Same height, other block; and a lower tip.
+        assert!(matches!(
+            tip(&mut w, 101, 3, 1)[..],
+            [ChainEvent::Tip { reorg: true, .. }]
+        ));
+        assert!(matches!(
+            tip(&mut w, 100, 4, 9)[..],
+            [ChainEvent::Tip { reorg: true, .. }]
+        ));
+    }
+
+    #[test]
+    fn funding_claim_replacement_and_reorg_are_events() {
+        let (mut w, spk, fund, utxo, s) = setup();
+        tip(&mut w, 150, 1, 0);
+        let op = utxo.outpoint;
+        let ev = w.on_history(&spk, &[(fund.clone(), TxStatus::Mempool)]);
+        assert_eq!(
+            ev,
+            vec![ChainEvent::Funding {
+                id: 7,
+                outpoint: op,
+                amount: Sats(80_000),
+                status: TxStatus::Mempool,
+                confirmations: 0
+            }]
+        );
+        // Same view again: nothing.
+        assert!(
+            w.on_history(&spk, &[(fund.clone(), TxStatus::Mempool)])
+                .is_empty()
+        );
+        let conf = TxStatus::Confirmed(BtcHeight(149));
+        let ev = w.on_history(&spk, &[(fund.clone(), conf)]);
+        assert!(matches!(
+            ev[..],
+            [ChainEvent::Funding {
+                confirmations: 2,
+                ..
+            }]
+        ));
+
+        let rate = |r| FeeRate::from_sat_per_vb_u32(r);
+        let dest = ScriptBuf::new_op_return([1u8; 4]);
+        let dest = ScriptBuf::new_p2wsh(&bitcoin::WScriptHash::hash(dest.as_bytes()));
+        let c1 = claim::build(&utxo, &dest, rate(2), &s, &sk(1)).unwrap();
+        let ev = w.on_history(
+            &spk,
+            &[(fund.clone(), conf), (c1.tx.clone(), TxStatus::Mempool)],
+        );
+        assert_eq!(
+            ev,
+            vec![ChainEvent::Spent {
+                id: 7,
+                outpoint: op,
+                txid: c1.tx.compute_txid(),
+                kind: SpendKind::Claim(s.clone()),
+                status: TxStatus::Mempool,
+                confirmations: 0
+            }]
+        );
+        // A replacement: the old spend goes, then the new one is seen.
+        let c2 = claim::bump(&c1, &utxo, &dest, rate(20), &s, &sk(1)).unwrap();
+        let ev = w.on_history(
+            &spk,
+            &[(fund.clone(), conf), (c2.tx.clone(), TxStatus::Mempool)],
+        );
+        assert!(
+            matches!(&ev[..], [ChainEvent::SpendGone { txid, .. }, ChainEvent::Spent { txid: t2, .. }]
+            if *txid == c1.tx.compute_txid() && *t2 == c2.tx.compute_txid())
+        );
+        // Confirmed, then reorged back to the mempool, then gone, then the refund.
+        let at = TxStatus::Confirmed(BtcHeight(150));
+        let ev = w.on_history(&spk, &[(fund.clone(), conf), (c2.tx.clone(), at)]);
+        assert!(matches!(
+            ev[..],
+            [ChainEvent::Spent {
+                confirmations: 1,
+                ..
+            }]
+        ));
+        let ev = w.on_history(
+            &spk,
+            &[(fund.clone(), conf), (c2.tx.clone(), TxStatus::Mempool)],
+        );
+        assert!(matches!(
+            ev[..],
+            [ChainEvent::Spent {
+                status: TxStatus::Mempool,
+                ..
+            }]
+        ));
+        let ev = w.on_history(&spk, &[(fund.clone(), conf)]);
+        assert!(matches!(ev[..], [ChainEvent::SpendGone { .. }]));
+        let r = refund::build(&utxo, &dest, rate(2), &sk(2)).unwrap();
+        let ev = w.on_history(
+            &spk,
+            &[(fund.clone(), conf), (r.tx.clone(), TxStatus::Mempool)],
+        );
+        assert!(matches!(
+            ev[..],
+            [ChainEvent::Spent {
+                kind: SpendKind::Refund,
+                ..
+            }]
+        ));
+        // The funding reorged out and conflicted: funding and spend both go.
+        let ev = w.on_history(&spk, &[]);
+        assert_eq!(ev.len(), 2);
+        assert!(matches!(ev[0], ChainEvent::FundingGone { .. }));
+        assert!(matches!(ev[1], ChainEvent::SpendGone { .. }));
+    }
+
+    #[test]
+    fn unknown_scripts_are_ignored_and_status_heights_map() {
+        let (mut w, _, fund, ..) = setup();
+        assert!(
+            w.on_history(&ScriptBuf::new(), &[(fund, TxStatus::Mempool)])
+                .is_empty()
+        );
+        assert_eq!(TxStatus::from_electrum(0), TxStatus::Mempool);
+        assert_eq!(TxStatus::from_electrum(-1), TxStatus::Mempool);
+        assert_eq!(
+            TxStatus::from_electrum(5),
+            TxStatus::Confirmed(BtcHeight(5))
+        );
+        assert_eq!(
+            TxStatus::Confirmed(BtcHeight(5)).confirmations(BtcHeight(10)),
+            6
+        );
+        assert_eq!(
+            TxStatus::Confirmed(BtcHeight(11)).confirmations(BtcHeight(10)),
+            0
+        );
     }
 }
