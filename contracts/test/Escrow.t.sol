@@ -369,6 +369,27 @@ contract EscrowTest is Base {
         vm.assertTrue(fullOk, "exact calldata claims");
     }
 
+    /// Reliability row 10: a hashlock made from a secret of any length but 32 (0..600 bytes) can
+    /// never be claimed, whatever bytes follow the selector and the swap in calldata.
+    function test_secrets_of_every_other_length_cannot_claim() public {
+        vm.deal(alice, 1000 ether);
+        for (uint256 len = 0; len <= 600; len++) {
+            if (len == 32) continue;
+            bytes memory secret = new bytes(len);
+            for (uint256 i = 0; i < len; i++) {
+                secret[i] = bytes1(uint8(i * 7 + len));
+            }
+            bytes32 h = sha256(secret);
+            vm.prank(alice);
+            escrow.lock{value: 1}(h, bob, address(0), 1, timeout);
+            Escrow.Swap memory s = Escrow.Swap(h, alice, bob, address(0), 1, timeout);
+            bytes memory head = abi.encodeWithSelector(Escrow.claim.selector, s);
+            (bool ok,) = address(escrow).call(bytes.concat(head, secret));
+            vm.assertTrue(!ok, "a secret of the wrong length claimed");
+            vm.assertEq(_status(escrow.swapId(s)), 1, "still Locked");
+        }
+    }
+
     function test_claim_to_receiver_refusing_eth_reverts_and_keeps_swap() public {
         RejectingReceiver rejecting = new RejectingReceiver();
         vm.prank(alice);

@@ -4,10 +4,11 @@
 //! This crate talks to an Ethereum node and nothing else. It owns no database: the watcher's
 //! cursor and the sender's outbox are written through the caller's [`CursorStore`] and
 //! [`TxStore`]. It never decides what a swap should do next; that is `crosslock-core`'s job.
-//! Its API is in alloy primitives; conversions to the core newtypes live with the caller.
+//! Its API is in alloy primitives; [`convert`] maps them to and from the core's newtypes.
 
 pub mod claim;
 pub mod contract;
+pub mod convert;
 pub mod events;
 pub mod lock;
 pub mod refund;
