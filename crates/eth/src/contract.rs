@@ -48,6 +48,22 @@ pub fn escrow_creation_code() -> alloy::primitives::Bytes {
     Escrow::BYTECODE.clone()
 }
 
+/// The transaction that deploys the escrow. The contract has no constructor arguments and no
+/// owner, so whoever deploys it gains nothing over anyone else.
+pub fn deploy_escrow() -> crate::TxIntent {
+    crate::TxIntent {
+        to: alloy::primitives::TxKind::Create,
+        value: alloy::primitives::U256::ZERO,
+        input: escrow_creation_code(),
+    }
+}
+
+/// Where a contract created by the outbox entry lands (`CREATE`: sender and nonce), known before
+/// it is mined.
+pub fn created_address(entry: &crate::OutboxEntry) -> Address {
+    entry.from.create(entry.nonce)
+}
+
 /// Why the deployed escrow was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum CodeHashError {

@@ -260,17 +260,28 @@ impl<P: Provider, S: CursorStore> Watcher<P, S> {
         if from > head {
             return Ok(());
         }
-        let to = head.min(from.saturating_add(self.config.max_range.max(1) - 1));
-        // The end block's hash before and after the query brackets it: if it is unchanged, every
-        // log returned belongs to the chain that ends in that block.
-        let Some(before) = self.block_hash(to).await? else {
-            return Ok(());
+        let mut range = self.config.max_range.max(1);
+        let (to, before, mut logs) = loop {
+            let to = head.min(from.saturating_add(range - 1));
+            // The end block's hash before and after the query brackets it: if it is unchanged,
+            // every log returned belongs to the chain that ends in that block.
+            let Some(before) = self.block_hash(to).await? else {
+                return Ok(());
+            };
+            let filter = Filter::new()
+                .address(self.config.escrow)
+                .from_block(from)
+                .to_block(to);
+            match self.provider.get_logs(&filter).await {
+                Ok(logs) => break (to, before, logs),
+                // Providers cap a query by blocks or by results; halve the range and ask again.
+                Err(e) if to > from && is_too_large(&e) => {
+                    tracing::debug!(from, to, error = %e, "getLogs range too large; halving");
+                    range = (to - from).div_ceil(2).max(1);
+                }
+                Err(e) => return Err(e.into()),
+            }
         };
-        let filter = Filter::new()
-            .address(self.config.escrow)
-            .from_block(from)
-            .to_block(to);
-        let mut logs = self.provider.get_logs(&filter).await?;
         if self.block_hash(to).await? != Some(before) {
             tracing::debug!(from, to, "chain moved during the scan; retrying next poll");
             return Ok(());
@@ -330,6 +341,24 @@ impl<P: Provider, S: CursorStore> Watcher<P, S> {
             .await?
             .map(|b| b.header.hash))
     }
+}
+
+fn is_too_large(e: &TransportError) -> bool {
+    let Some(payload) = e.as_error_resp() else {
+        return false;
+    };
+    let message = payload.message.to_lowercase();
+    // Wordings of geth, Alchemy, Infura, QuickNode and others for an oversized query.
+    [
+        "range",
+        "more than",
+        "too many",
+        "limit exceeded",
+        "too large",
+        "response size",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }
 
 /// Forgets what can no longer change: confirmed events and checkpoints in final blocks, keeping

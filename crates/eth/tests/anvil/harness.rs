@@ -11,7 +11,7 @@ use alloy::providers::{Provider, RootProvider};
 use alloy::sol_types::SolCall;
 use crosslock_eth::{
     EthSigner, LocalKey, MemoryTxStore, SenderConfig, TestToken, TxIntent, TxSender, TxState,
-    contract::escrow_creation_code,
+    contract::{created_address, deploy_escrow},
 };
 
 pub struct Anvil {
@@ -133,15 +133,19 @@ pub async fn deploy(anvil: &Anvil) -> Deployed {
         value: U256::ZERO,
         input: code,
     };
-    let escrow = send_ok(
-        &provider,
-        &mut sender,
-        "deploy:escrow",
-        create(escrow_creation_code()),
-    )
-    .await
-    .contract_address
-    .expect("escrow address");
+    let entry = sender
+        .submit("deploy:escrow", deploy_escrow())
+        .await
+        .expect("deploy");
+    let escrow = wait_receipt(&provider, entry.hash)
+        .await
+        .contract_address
+        .expect("escrow");
+    assert_eq!(
+        escrow,
+        created_address(&entry),
+        "address known before mining"
+    );
     let token = send_ok(
         &provider,
         &mut sender,
