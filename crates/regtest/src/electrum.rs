@@ -47,7 +47,8 @@ pub(crate) async fn serve(
 
 #[derive(Default)]
 struct Subs {
-    headers: bool,
+    /// The last header sent (or returned by the subscribe call), once subscribed.
+    headers: Option<Value>,
     scripts: HashMap<ScriptHash, Option<String>>,
 }
 
@@ -193,8 +194,9 @@ fn call(node: &Node, subs: &Mutex<Subs>, method: &str, p: &[Value]) -> R {
             }))
         }
         "blockchain.headers.subscribe" => {
-            subs.lock().map_err(internal)?.headers = true;
-            tip_notification(node)
+            let tip = tip_notification(node)?;
+            subs.lock().map_err(internal)?.headers = Some(tip.clone());
+            Ok(tip)
         }
         "blockchain.block.header" => {
             let height = u32_param(p, 0, "height")?;
@@ -528,8 +530,12 @@ fn notifications(node: &Node, subs: &Mutex<Subs>, event: &Event) -> Vec<String> 
         return vec![];
     };
     let mut lines = vec![];
-    let header = |lines: &mut Vec<String>| {
-        if let Ok(v) = tip_notification(node) {
+    // Events queue up behind a slow session; only a tip the client has not seen is sent.
+    let header = |lines: &mut Vec<String>, last: &mut Option<Value>| {
+        if let (Some(seen), Ok(v)) = (last.as_mut(), tip_notification(node))
+            && *seen != v
+        {
+            seen.clone_from(&v);
             lines.push(
                 json!({"jsonrpc": "2.0", "method": "blockchain.headers.subscribe", "params": [v]})
                     .to_string(),
@@ -538,9 +544,7 @@ fn notifications(node: &Node, subs: &Mutex<Subs>, event: &Event) -> Vec<String> 
     };
     let check: Vec<ScriptHash> = match event {
         Event::Tip { .. } => {
-            if subs.headers {
-                header(&mut lines);
-            }
+            header(&mut lines, &mut subs.headers);
             vec![]
         }
         Event::Scripts(touched) => {
@@ -559,9 +563,7 @@ fn notifications(node: &Node, subs: &Mutex<Subs>, event: &Event) -> Vec<String> 
             }
         }
         Event::Reorg => {
-            if subs.headers {
-                header(&mut lines);
-            }
+            header(&mut lines, &mut subs.headers);
             subs.scripts.keys().copied().collect()
         }
     };

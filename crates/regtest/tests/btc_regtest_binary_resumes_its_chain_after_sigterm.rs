@@ -12,7 +12,14 @@ const ADDRESS: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
 fn start(dir: &Path) -> (ChildNode, RpcClient) {
     let node = ChildNode::spawn(
         Path::new(env!("CARGO_BIN_EXE_btc-regtest")),
-        &["--datadir", dir.to_str().unwrap(), "--rpc", "127.0.0.1:0", "--electrum", "127.0.0.1:0"],
+        &[
+            "--datadir",
+            dir.to_str().unwrap(),
+            "--rpc",
+            "127.0.0.1:0",
+            "--electrum",
+            "127.0.0.1:0",
+        ],
     )
     .unwrap();
     let rpc = RpcClient::new(&format!("http://{}", node.rpc_addr), None);
@@ -23,7 +30,9 @@ fn start(dir: &Path) -> (ChildNode, RpcClient) {
 fn binary_resumes_its_chain_after_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let (node, rpc) = start(dir.path());
-    let hashes = rpc.call("generatetoaddress", &[json!(5), json!(ADDRESS)]).unwrap();
+    let hashes = rpc
+        .call("generatetoaddress", &[json!(5), json!(ADDRESS)])
+        .unwrap();
     rpc.call("invalidateblock", &[hashes[4].clone()]).unwrap();
     let best = rpc.call("getbestblockhash", &[]).unwrap();
     assert_eq!(best, hashes[3]);

@@ -14,7 +14,10 @@ use serde_json::json;
 fn pay_back(coin: OutPoint, value: Amount, fee: u64) -> bitcoin::Transaction {
     spend_anyone(
         &[coin],
-        vec![TxOut { value: value - Amount::from_sat(fee), script_pubkey: anyone_address().script_pubkey() }],
+        vec![TxOut {
+            value: value - Amount::from_sat(fee),
+            script_pubkey: anyone_address().script_pubkey(),
+        }],
     )
 }
 
@@ -35,7 +38,10 @@ fn replacement_needs_more_fee_and_feerate_and_pays_for_its_bandwidth() {
 
     let same_fee = pay_back(coin, txout.value, 1_000);
     let mut same_fee = same_fee;
-    same_fee.output.push(TxOut { value: Amount::ZERO, script_pubkey: bitcoin::ScriptBuf::new_op_return([1u8; 4]) });
+    same_fee.output.push(TxOut {
+        value: Amount::ZERO,
+        script_pubkey: bitcoin::ScriptBuf::new_op_return([1u8; 4]),
+    });
     let (code, msg) = rejected(&chain, &same_fee);
     assert_eq!(code, -26);
     assert!(msg.contains("insufficient fee"), "{msg}");
@@ -75,7 +81,10 @@ fn low_fee_and_immature_coinbase_are_refused() {
     let (young, young_out) = coinbase_coin(&chain, tip);
     let (code, msg) = rejected(&chain, &pay_back(young, young_out.value, 1_000));
     assert_eq!(code, -26);
-    assert!(msg.contains("bad-txns-premature-spend-of-coinbase"), "{msg}");
+    assert!(
+        msg.contains("bad-txns-premature-spend-of-coinbase"),
+        "{msg}"
+    );
 }
 
 #[test]
