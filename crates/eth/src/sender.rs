@@ -88,6 +88,10 @@ pub struct OutboxEntry {
     pub replaced: Vec<B256>,
     /// Head block when the current version was signed; the stuck timer runs from here.
     pub signed_at_block: u64,
+    /// Unix seconds by which it must be mined (a claim before the swap's timeout), if any;
+    /// close to it the sender replaces the transaction every block.
+    #[serde(default)]
+    pub deadline: Option<u64>,
     /// State on the chain.
     pub state: TxState,
 }
@@ -107,10 +111,14 @@ pub struct SenderConfig {
     pub max_fee_cap: u128,
     /// Depth at which a mined transaction counts as final when the node has no `finalized` block.
     pub fallback_final_depth: u64,
+    /// Seconds before an entry's deadline from which it is replaced after every block that
+    /// does not include it.
+    pub urgent_window_secs: u64,
 }
 
 impl SenderConfig {
-    /// Defaults for `chain_id`: 20% gas margin, replace after 3 blocks by 15%, cap at 1000 gwei.
+    /// Defaults for `chain_id`: 20% gas margin, replace after 3 blocks by 15% (every block in the
+    /// last hour before a deadline), cap at 1000 gwei.
     pub fn new(chain_id: u64) -> SenderConfig {
         SenderConfig {
             chain_id,
@@ -119,6 +127,7 @@ impl SenderConfig {
             bump_percent: 15,
             max_fee_cap: 1_000_000_000_000,
             fallback_final_depth: 64,
+            urgent_window_secs: 3600,
         }
     }
 }
@@ -239,6 +248,17 @@ impl<P: Provider, S: TxStore> TxSender<P, S> {
     /// Signs and persists the transaction for `key`, without broadcasting it. With a key that
     /// already has an entry, returns that entry and signs nothing.
     pub async fn prepare(&mut self, key: &str, intent: TxIntent) -> Result<OutboxEntry, SendError> {
+        self.prepare_with_deadline(key, intent, None).await
+    }
+
+    /// [`TxSender::prepare`] for a transaction that must be mined by `deadline` (unix seconds):
+    /// near it, fees are raised after every block that does not include it.
+    pub async fn prepare_with_deadline(
+        &mut self,
+        key: &str,
+        intent: TxIntent,
+        deadline: Option<u64>,
+    ) -> Result<OutboxEntry, SendError> {
         if let Some(existing) = self.entries.values().find(|e| e.key == key) {
             return Ok(existing.clone());
         }
@@ -289,6 +309,7 @@ impl<P: Provider, S: TxStore> TxSender<P, S> {
             hash: *envelope.tx_hash(),
             replaced: Vec::new(),
             signed_at_block: self.provider.get_block_number().await?,
+            deadline,
             state: TxState::Pending,
         };
         self.store.save(&entry).await?;
@@ -298,7 +319,17 @@ impl<P: Provider, S: TxStore> TxSender<P, S> {
 
     /// [`TxSender::prepare`], then broadcast.
     pub async fn submit(&mut self, key: &str, intent: TxIntent) -> Result<OutboxEntry, SendError> {
-        let entry = self.prepare(key, intent).await?;
+        self.submit_with_deadline(key, intent, None).await
+    }
+
+    /// [`TxSender::prepare_with_deadline`], then broadcast.
+    pub async fn submit_with_deadline(
+        &mut self,
+        key: &str,
+        intent: TxIntent,
+        deadline: Option<u64>,
+    ) -> Result<OutboxEntry, SendError> {
+        let entry = self.prepare_with_deadline(key, intent, deadline).await?;
         if entry.state == TxState::Pending {
             self.broadcast(&entry).await?;
         }
@@ -336,10 +367,13 @@ impl<P: Provider, S: TxStore> TxSender<P, S> {
         let bump = |fee: u128| {
             fee.saturating_add((fee * u128::from(self.config.bump_percent)).div_ceil(100))
         };
-        let max_fee = bump(tx.max_fee_per_gas()).max(market.max_fee_per_gas);
-        if max_fee > self.config.max_fee_cap {
+        let wanted = bump(tx.max_fee_per_gas()).max(market.max_fee_per_gas);
+        // Up to the cap, as long as the node still takes it as a replacement (+10%).
+        let max_fee = wanted.min(self.config.max_fee_cap);
+        let old = tx.max_fee_per_gas();
+        if max_fee < old.saturating_add(old.div_ceil(10)) {
             return Err(SendError::FeeAboveCap {
-                needed: max_fee,
+                needed: wanted,
                 cap: self.config.max_fee_cap,
             });
         }
@@ -364,7 +398,15 @@ impl<P: Provider, S: TxStore> TxSender<P, S> {
     /// pending and re-broadcasts them, replaces stuck ones, and finalizes the rest. Returns the
     /// entries whose state changed.
     pub async fn poll(&mut self) -> Result<Vec<OutboxEntry>, SendError> {
-        let head = self.provider.get_block_number().await?;
+        let latest = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await?
+            .map(|b| (b.header.number, b.header.timestamp));
+        let (head, now) = match latest {
+            Some(latest) => latest,
+            None => (self.provider.get_block_number().await?, 0),
+        };
         let finalized = match self
             .provider
             .get_block_by_number(BlockNumberOrTag::Finalized)
@@ -390,9 +432,11 @@ impl<P: Provider, S: TxStore> TxSender<P, S> {
             }
             let stuck = next.state == TxState::Pending
                 && head
-                    >= entry
-                        .signed_at_block
-                        .saturating_add(self.config.stuck_after_blocks);
+                    >= entry.signed_at_block.saturating_add(patience(
+                        &self.config,
+                        entry.deadline,
+                        now,
+                    ));
             if next.state != entry.state {
                 self.store.save(&next).await?;
                 if next.state.is_final() {
@@ -406,7 +450,13 @@ impl<P: Provider, S: TxStore> TxSender<P, S> {
                 }
                 changed.push(next);
             } else if stuck {
-                changed.push(self.bump(nonce).await?);
+                match self.bump(nonce).await {
+                    Ok(bumped) => changed.push(bumped),
+                    Err(SendError::FeeAboveCap { needed, cap }) => {
+                        tracing::error!(nonce, needed, cap, "stuck transaction is at the fee cap");
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(changed)
@@ -436,6 +486,17 @@ impl<P: Provider, S: TxStore> TxSender<P, S> {
             });
         }
         Ok(TxState::Pending)
+    }
+}
+
+/// Blocks to wait for inclusion before replacing: the configured patience, or one block once
+/// the deadline is within the urgent window (LDK re-bumps every block near a deadline too).
+fn patience(config: &SenderConfig, deadline: Option<u64>, now: u64) -> u64 {
+    match deadline {
+        Some(d) if now.saturating_add(config.urgent_window_secs) >= d => {
+            config.stuck_after_blocks.min(1)
+        }
+        _ => config.stuck_after_blocks,
     }
 }
 
@@ -475,4 +536,22 @@ fn is_harmless_rebroadcast(e: &TransportError) -> bool {
     ]
     .iter()
     .any(|m| message.contains(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patience_drops_to_one_block_inside_the_urgent_window() {
+        let config = SenderConfig::new(1);
+        assert_eq!(patience(&config, None, 1_000_000), 3);
+        assert_eq!(patience(&config, Some(1_000_000 + 3601), 1_000_000), 3);
+        assert_eq!(patience(&config, Some(1_000_000 + 3600), 1_000_000), 1);
+        assert_eq!(
+            patience(&config, Some(999_000), 1_000_000),
+            1,
+            "past the deadline too"
+        );
+    }
 }

@@ -147,3 +147,51 @@ async fn a_nonce_used_by_a_transaction_outside_the_outbox_is_reported_not_bumped
         "nothing left to bump or re-broadcast"
     );
 }
+
+#[tokio::test]
+async fn replacements_stop_at_the_fee_cap_without_failing_the_poll() {
+    use alloy::consensus::Transaction;
+    use alloy::eips::Decodable2718;
+    let fee = |e: &crosslock_eth::OutboxEntry| {
+        alloy::consensus::TxEnvelope::decode_2718(&mut e.raw.as_ref())
+            .unwrap()
+            .max_fee_per_gas()
+    };
+    let anvil = Anvil::start();
+    let provider = anvil.provider();
+    let to = anvil.signer(2).address();
+    let mut config = SenderConfig::new(31337);
+    config.stuck_after_blocks = 0;
+    let store = MemoryTxStore::default();
+    let mut sender = TxSender::open(
+        anvil.provider(),
+        store.clone(),
+        anvil.signer(1),
+        config.clone(),
+    )
+    .await
+    .unwrap();
+    provider.anvil_set_auto_mine(false).await.unwrap();
+    let original = sender.submit("claim:capped", pay(to, 1)).await.unwrap();
+    let first_fee = fee(&original);
+
+    // Restarted with a cap 12% above the fee: one replacement, clamped to the cap.
+    config.max_fee_cap = first_fee * 112 / 100;
+    let mut sender = TxSender::open(
+        anvil.provider(),
+        store.clone(),
+        anvil.signer(1),
+        config.clone(),
+    )
+    .await
+    .unwrap();
+    let changed = sender.poll().await.unwrap();
+    assert_eq!(changed.len(), 1);
+    assert_eq!(fee(&changed[0]), config.max_fee_cap, "clamped to the cap");
+
+    // At the cap no further replacement is possible; the poll still succeeds.
+    let again = sender.poll().await.unwrap();
+    assert!(again.is_empty(), "{again:?}");
+    provider.anvil_mine(Some(1), None).await.unwrap();
+    assert!(wait_receipt(&provider, changed[0].hash).await.status());
+}
