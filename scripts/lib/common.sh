@@ -52,7 +52,19 @@ apt_install() {
     apt_updated=1
   fi
   log "apt-get install $*"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  # Packages such as postgresql, redis-server and prometheus start a service when installed. The
+  # scripts start what they need themselves, on loopback, so Debian's policy-rc.d switch denies
+  # every service start while packages install (left alone when the machine already has one).
+  local guard=/usr/sbin/policy-rc.d placed=0 status=0
+  if [ ! -e "$guard" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$guard" >/dev/null
+    as_root chmod 755 "$guard"
+    placed=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" \
+    >/dev/null || status=$?
+  [ "$placed" -eq 0 ] || as_root rm -f "$guard"
+  return "$status"
 }
 
 # Installs every package named in scripts/apt-packages.txt that is not installed yet. A line is
