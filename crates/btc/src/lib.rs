@@ -11,6 +11,7 @@ pub mod claim;
 pub mod electrum;
 pub mod fund;
 pub mod htlc;
+pub mod inputs;
 pub mod refund;
 pub mod secret;
 pub mod spend;

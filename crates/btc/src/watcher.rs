@@ -6,7 +6,7 @@
 //! ordinary input (a height that changes or a transaction that disappears). It must never match a
 //! spend by txid: spends are found by the outpoint they consume, whoever made them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bitcoin::{BlockHash, OutPoint, ScriptBuf, Transaction, Txid};
 
@@ -80,6 +80,8 @@ pub enum ChainEvent<K> {
         status: TxStatus,
         /// Confirmations at the tip known when the event was made.
         confirmations: u32,
+        /// It was reported deeper before: a reorg moved it back.
+        shallower: bool,
     },
     /// A funding output is no longer in the server's history (reorged out and conflicted, or
     /// dropped from the mempool).
@@ -103,6 +105,8 @@ pub enum ChainEvent<K> {
         status: TxStatus,
         /// Confirmations at the tip known when the event was made.
         confirmations: u32,
+        /// It was reported deeper before: a reorg moved it back.
+        shallower: bool,
     },
     /// A spend seen before is no longer in the history (reorged out, replaced or dropped): a
     /// claim to re-broadcast, or a refund race reopened.
@@ -120,6 +124,7 @@ pub enum ChainEvent<K> {
 struct SpendSeen {
     txid: Txid,
     status: TxStatus,
+    kind: SpendKind,
 }
 
 #[derive(Debug)]
@@ -130,10 +135,35 @@ struct Watched<K> {
     spends: BTreeMap<OutPoint, SpendSeen>,
 }
 
+/// What a confirmed entry of the depth index is.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Item {
+    Funding(OutPoint),
+    Spend(OutPoint),
+}
+
+/// Whether `new` is shallower than `old` (a reorg moved it back), so the core hears an
+/// "unconfirmed" rather than a "seen deeper".
+fn shallower(old: Option<TxStatus>, new: TxStatus) -> bool {
+    match (old, new) {
+        (Some(TxStatus::Confirmed(_)), TxStatus::Mempool) => true,
+        (Some(TxStatus::Confirmed(a)), TxStatus::Confirmed(b)) => b > a,
+        _ => false,
+    }
+}
+
+/// Confirmations are reported again on each new block up to this depth by default: Core's
+/// settled depth for our own spends, and the deepest reorg the tests exercise.
+pub const DEFAULT_DEPTH_CAP: u32 = crosslock_core::finality::SETTLED_BTC_CONFS;
+
 /// The view of every watched HTLC, keyed by its output script.
 #[derive(Debug)]
 pub struct Watcher<K> {
     by_script: HashMap<ScriptBuf, Watched<K>>,
+    /// Confirmed fundings and spends by block height, so a new block re-reports the depth of
+    /// only what confirmed in the last `depth_cap` blocks, never every swap in flight.
+    by_height: BTreeMap<BtcHeight, BTreeSet<(ScriptBuf, Item)>>,
+    depth_cap: u32,
     tip: Option<(BtcHeight, BlockHash)>,
 }
 
@@ -141,6 +171,8 @@ impl<K> Default for Watcher<K> {
     fn default() -> Self {
         Self {
             by_script: HashMap::new(),
+            by_height: BTreeMap::new(),
+            depth_cap: DEFAULT_DEPTH_CAP,
             tip: None,
         }
     }
@@ -150,6 +182,13 @@ impl<K: Clone + Eq> Watcher<K> {
     /// An empty watcher.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Re-report confirmations on new blocks up to `cap` (set it to the deepest finality the
+    /// caller waits for).
+    pub fn with_depth_cap(mut self, cap: u32) -> Self {
+        self.depth_cap = cap.max(1);
+        self
     }
 
     /// Starts watching the HTLC of `params` as `id`; returns its output script (what to
@@ -167,7 +206,9 @@ impl<K: Clone + Eq> Watcher<K> {
 
     /// Stops watching an HTLC.
     pub fn unwatch(&mut self, script: &ScriptBuf) {
-        self.by_script.remove(script);
+        if let Some(w) = self.by_script.remove(script) {
+            self.unindex(script, &w.fundings, &w.spends);
+        }
     }
 
     /// The scripts being watched.
@@ -180,7 +221,8 @@ impl<K: Clone + Eq> Watcher<K> {
         self.tip
     }
 
-    /// A new tip. `prev` is the new tip's parent hash.
+    /// A new tip. `prev` is the new tip's parent hash. Besides the tip itself, re-reports the
+    /// depth of everything confirmed within the last `depth_cap` blocks.
     pub fn on_tip(
         &mut self,
         height: BtcHeight,
@@ -193,11 +235,94 @@ impl<K: Clone + Eq> Watcher<K> {
             None => false,
         };
         self.tip = Some((height, hash));
-        vec![ChainEvent::Tip {
+        let mut events = vec![ChainEvent::Tip {
             height,
             hash,
             reorg,
-        }]
+        }];
+        // Heights whose entries now have 2..=cap confirmations (the tip block's own entries
+        // come with their status notification).
+        let lo = BtcHeight(height.0.saturating_sub(self.depth_cap.saturating_sub(1)));
+        if lo >= height {
+            return events;
+        }
+        for (_, entries) in self.by_height.range(lo..height) {
+            for (script, item) in entries {
+                let Some(w) = self.by_script.get(script) else {
+                    continue;
+                };
+                match item {
+                    Item::Funding(op) => {
+                        if let Some((amount, status)) = w.fundings.get(op) {
+                            events.push(ChainEvent::Funding {
+                                id: w.id.clone(),
+                                outpoint: *op,
+                                amount: *amount,
+                                status: *status,
+                                confirmations: status.confirmations(height),
+                                shallower: false,
+                            });
+                        }
+                    }
+                    Item::Spend(op) => {
+                        if let Some(seen) = w.spends.get(op) {
+                            events.push(ChainEvent::Spent {
+                                id: w.id.clone(),
+                                outpoint: *op,
+                                txid: seen.txid,
+                                kind: seen.kind.clone(),
+                                status: seen.status,
+                                confirmations: seen.status.confirmations(height),
+                                shallower: false,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        events
+    }
+
+    fn unindex(
+        &mut self,
+        script: &ScriptBuf,
+        fundings: &BTreeMap<OutPoint, (Sats, TxStatus)>,
+        spends: &BTreeMap<OutPoint, SpendSeen>,
+    ) {
+        let entries = fundings
+            .iter()
+            .map(|(op, (_, st))| (Item::Funding(*op), *st))
+            .chain(spends.iter().map(|(op, s)| (Item::Spend(*op), s.status)));
+        for (item, status) in entries {
+            if let TxStatus::Confirmed(h) = status
+                && let Some(set) = self.by_height.get_mut(&h)
+            {
+                set.remove(&(script.clone(), item));
+                if set.is_empty() {
+                    self.by_height.remove(&h);
+                }
+            }
+        }
+    }
+
+    fn index(&mut self, script: &ScriptBuf) {
+        let Some(w) = self.by_script.get(script) else {
+            return;
+        };
+        let entries: Vec<(Item, TxStatus)> = w
+            .fundings
+            .iter()
+            .map(|(op, (_, st))| (Item::Funding(*op), *st))
+            .chain(w.spends.iter().map(|(op, s)| (Item::Spend(*op), s.status)))
+            .collect();
+        for (item, status) in entries {
+            if let TxStatus::Confirmed(h) = status {
+                self.by_height
+                    .entry(h)
+                    .or_default()
+                    .insert((script.clone(), item));
+            }
+        }
     }
 
     /// The full current history of `script` (what Electrum's `get_history` returns, with the
@@ -208,7 +333,7 @@ impl<K: Clone + Eq> Watcher<K> {
         history: &[(Transaction, TxStatus)],
     ) -> Vec<ChainEvent<K>> {
         let tip = self.tip.map_or(BtcHeight(0), |t| t.0);
-        let Some(w) = self.by_script.get_mut(script) else {
+        let Some(w) = self.by_script.get(script) else {
             return vec![];
         };
         let mut events = vec![];
@@ -224,13 +349,15 @@ impl<K: Clone + Eq> Watcher<K> {
             }
         }
         for (op, (amount, status)) in &fundings {
-            if w.fundings.get(op) != Some(&(*amount, *status)) {
+            let old = w.fundings.get(op);
+            if old != Some(&(*amount, *status)) {
                 events.push(ChainEvent::Funding {
                     id: w.id.clone(),
                     outpoint: *op,
                     amount: *amount,
                     status: *status,
                     confirmations: status.confirmations(tip),
+                    shallower: shallower(old.map(|o| o.1), *status),
                 });
             }
         }
@@ -246,21 +373,28 @@ impl<K: Clone + Eq> Watcher<K> {
         // Spends: any transaction with an input consuming a funding outpoint we know of (now or
         // before: a spend can outlive the view of its funding for one round). What went away is
         // reported before what replaced it, so a replacement reads as "gone, then seen".
-        let mut spends: BTreeMap<OutPoint, (SpendSeen, &Transaction)> = BTreeMap::new();
+        let mut spends: BTreeMap<OutPoint, SpendSeen> = BTreeMap::new();
         for (tx, status) in history {
             for input in &tx.input {
                 let op = input.previous_output;
-                if fundings.contains_key(&op) || w.fundings.contains_key(&op) {
-                    let seen = SpendSeen {
-                        txid: tx.compute_txid(),
-                        status: *status,
-                    };
-                    spends.insert(op, (seen, tx));
+                if !fundings.contains_key(&op) && !w.fundings.contains_key(&op) {
+                    continue;
                 }
+                let txid = tx.compute_txid();
+                let kind = match w.spends.get(&op) {
+                    Some(s) if s.txid == txid => s.kind.clone(),
+                    _ => match secret::read_spend(tx, op, &w.params) {
+                        Ok(HtlcSpend::Claim { secret, .. }) => SpendKind::Claim(secret),
+                        Ok(HtlcSpend::Refund { .. }) => SpendKind::Refund,
+                        Err(e) => SpendKind::Unreadable(e),
+                    },
+                };
+                let status = *status;
+                spends.insert(op, SpendSeen { txid, status, kind });
             }
         }
         for (op, seen) in &w.spends {
-            if spends.get(op).is_none_or(|(s, _)| s.txid != seen.txid) {
+            if spends.get(op).is_none_or(|s| s.txid != seen.txid) {
                 events.push(ChainEvent::SpendGone {
                     id: w.id.clone(),
                     outpoint: *op,
@@ -268,27 +402,33 @@ impl<K: Clone + Eq> Watcher<K> {
                 });
             }
         }
-        for (op, (seen, tx)) in &spends {
-            if w.spends.get(op) == Some(seen) {
+        for (op, seen) in &spends {
+            let old = w.spends.get(op).filter(|s| s.txid == seen.txid);
+            if old.is_some_and(|o| o.status == seen.status) {
                 continue;
             }
-            let kind = match secret::read_spend(tx, *op, &w.params) {
-                Ok(HtlcSpend::Claim { secret, .. }) => SpendKind::Claim(secret),
-                Ok(HtlcSpend::Refund { .. }) => SpendKind::Refund,
-                Err(e) => SpendKind::Unreadable(e),
-            };
             events.push(ChainEvent::Spent {
                 id: w.id.clone(),
                 outpoint: *op,
                 txid: seen.txid,
-                kind,
+                kind: seen.kind.clone(),
                 status: seen.status,
                 confirmations: seen.status.confirmations(tip),
+                shallower: shallower(old.map(|o| o.status), seen.status),
             });
         }
-        let spends = spends.into_iter().map(|(op, (s, _))| (op, s)).collect();
-        w.fundings = fundings;
-        w.spends = spends;
+        let (old_f, old_s) = self
+            .by_script
+            .get_mut(script)
+            .map(|w| {
+                (
+                    std::mem::replace(&mut w.fundings, fundings),
+                    std::mem::replace(&mut w.spends, spends),
+                )
+            })
+            .unwrap_or_default();
+        self.unindex(script, &old_f, &old_s);
+        self.index(script);
         events
     }
 }
@@ -383,7 +523,8 @@ mod tests {
                 outpoint: op,
                 amount: Sats(80_000),
                 status: TxStatus::Mempool,
-                confirmations: 0
+                confirmations: 0,
+                shallower: false,
             }]
         );
         // Same view again: nothing.
@@ -417,7 +558,8 @@ mod tests {
                 txid: c1.tx.compute_txid(),
                 kind: SpendKind::Claim(s.clone()),
                 status: TxStatus::Mempool,
-                confirmations: 0
+                confirmations: 0,
+                shallower: false,
             }]
         );
         // A replacement: the old spend goes, then the new one is seen.
@@ -470,6 +612,39 @@ mod tests {
         assert_eq!(ev.len(), 2);
         assert!(matches!(ev[0], ChainEvent::FundingGone { .. }));
         assert!(matches!(ev[1], ChainEvent::SpendGone { .. }));
+    }
+
+    #[test]
+    fn depth_is_reported_again_on_each_block_up_to_the_cap_only() {
+        let (mut w, spk, fund, utxo, _) = setup();
+        tip(&mut w, 100, 100, 99);
+        let at = TxStatus::Confirmed(BtcHeight(100));
+        let ev = w.on_history(&spk, &[(fund.clone(), at)]);
+        assert!(matches!(
+            ev[..],
+            [ChainEvent::Funding {
+                confirmations: 1,
+                ..
+            }]
+        ));
+        let mut depths = vec![];
+        for h in 101..=110u8 {
+            for e in tip(&mut w, u32::from(h), h, h - 1) {
+                if let ChainEvent::Funding {
+                    outpoint,
+                    confirmations,
+                    ..
+                } = e
+                {
+                    assert_eq!(outpoint, utxo.outpoint);
+                    depths.push(confirmations);
+                }
+            }
+        }
+        assert_eq!(depths, vec![2, 3, 4, 5, 6]);
+        // Unwatching drops it from the index.
+        w.unwatch(&spk);
+        assert!(w.by_height.is_empty());
     }
 
     #[test]
