@@ -47,7 +47,7 @@ pub enum Error {
 }
 
 /// How to run a node.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// Where the block store lives; `None` keeps everything in memory (and a scratch kernel dir).
     pub datadir: Option<PathBuf>,
@@ -59,6 +59,18 @@ pub struct Config {
     pub rpc_auth: Option<String>,
     /// Mine a block every interval (devnet), paying an anyone-can-spend P2WSH(OP_TRUE).
     pub automine: Option<Duration>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("datadir", &self.datadir)
+            .field("electrum", &self.electrum)
+            .field("rpc", &self.rpc)
+            .field("rpc_auth", &self.rpc_auth.as_ref().map(|_| "***"))
+            .field("automine", &self.automine)
+            .finish()
+    }
 }
 
 impl Default for Config {

@@ -10,7 +10,7 @@ use clap::Parser;
 
 /// A Bitcoin regtest chain validated by Bitcoin Core's libbitcoinkernel, with Electrum and
 /// JSON-RPC servers.
-#[derive(Parser, Debug)]
+#[derive(Parser)]
 #[command(version)]
 struct Args {
     /// Keep the chain in this directory; a restart resumes it.

@@ -44,3 +44,18 @@ fn binary_resumes_its_chain_after_sigterm() {
     rpc.call("reconsiderblock", &[hashes[4].clone()]).unwrap();
     assert_eq!(rpc.call("getblockcount", &[]).unwrap(), json!(5));
 }
+
+#[test]
+fn rpc_auth_is_enforced_when_configured() {
+    let node = crosslock_regtest::InProcess::start(crosslock_regtest::Config {
+        rpc_auth: Some("alice:secret".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let anonymous = RpcClient::new(&node.rpc_url(), None);
+    assert!(anonymous.call("getblockcount", &[]).is_err());
+    let wrong = RpcClient::new(&node.rpc_url(), Some("alice:nope"));
+    assert!(wrong.call("getblockcount", &[]).is_err());
+    let alice = RpcClient::new(&node.rpc_url(), Some("alice:secret"));
+    assert_eq!(alice.call("getblockcount", &[]).unwrap(), json!(0));
+}

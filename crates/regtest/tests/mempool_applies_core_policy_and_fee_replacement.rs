@@ -109,3 +109,27 @@ fn dropmempooltx_removes_a_transaction_and_its_descendants() {
     // Nothing stops it coming back.
     send(&chain, &parent).unwrap();
 }
+
+#[test]
+fn a_block_the_kernel_refuses_fails_the_mining_call_and_changes_nothing() {
+    let chain = TestChain::from_env_or_start().unwrap();
+    let start = chain.height().unwrap();
+    mine(&chain, 101);
+    let (coin, txout) = coinbase_coin(&chain, start + 1);
+    // The witness does not hash to the P2WSH program: only block validation can catch it here,
+    // since generateblock takes raw transactions without the mempool.
+    let mut bad = pay_back(coin, txout.value, 1_000);
+    bad.input[0].witness = bitcoin::Witness::from_slice(&[[0x52u8]]);
+    let tip = rpc(&chain, "getbestblockhash", &[]);
+    let err = chain
+        .call(
+            "generateblock",
+            &[
+                json!(anyone_address().to_string()),
+                json!([serialize_hex(&bad)]),
+            ],
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), Some(-25), "{err}");
+    assert_eq!(rpc(&chain, "getbestblockhash", &[]), tip);
+}
