@@ -135,6 +135,56 @@ struct Watched<K> {
     spends: BTreeMap<OutPoint, SpendSeen>,
 }
 
+impl<K: Clone> Watched<K> {
+    fn funding_event(
+        &self,
+        op: OutPoint,
+        tip: BtcHeight,
+        shallower: bool,
+    ) -> Option<ChainEvent<K>> {
+        let (amount, status) = *self.fundings.get(&op)?;
+        Some(ChainEvent::Funding {
+            id: self.id.clone(),
+            outpoint: op,
+            amount,
+            status,
+            confirmations: status.confirmations(tip),
+            shallower,
+        })
+    }
+
+    fn spent_event(&self, op: OutPoint, tip: BtcHeight, shallower: bool) -> Option<ChainEvent<K>> {
+        let seen = self.spends.get(&op)?;
+        Some(ChainEvent::Spent {
+            id: self.id.clone(),
+            outpoint: op,
+            txid: seen.txid,
+            kind: seen.kind.clone(),
+            status: seen.status,
+            confirmations: seen.status.confirmations(tip),
+            shallower,
+        })
+    }
+
+    /// The confirmed fundings and spends, with their heights, for the depth index.
+    fn confirmed(&self) -> Vec<(Item, BtcHeight)> {
+        let f = self
+            .fundings
+            .iter()
+            .map(|(op, (_, st))| (Item::Funding(*op), *st));
+        let s = self
+            .spends
+            .iter()
+            .map(|(op, x)| (Item::Spend(*op), x.status));
+        f.chain(s)
+            .filter_map(|(item, st)| match st {
+                TxStatus::Confirmed(h) => Some((item, h)),
+                TxStatus::Mempool => None,
+            })
+            .collect()
+    }
+}
+
 /// What a confirmed entry of the depth index is.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Item {
@@ -207,7 +257,7 @@ impl<K: Clone + Eq> Watcher<K> {
     /// Stops watching an HTLC.
     pub fn unwatch(&mut self, script: &ScriptBuf) {
         if let Some(w) = self.by_script.remove(script) {
-            self.unindex(script, &w.fundings, &w.spends);
+            self.unindex(script, &w.confirmed());
         }
     }
 
@@ -251,82 +301,39 @@ impl<K: Clone + Eq> Watcher<K> {
                 let Some(w) = self.by_script.get(script) else {
                     continue;
                 };
-                match item {
-                    Item::Funding(op) => {
-                        if let Some((amount, status)) = w.fundings.get(op) {
-                            events.push(ChainEvent::Funding {
-                                id: w.id.clone(),
-                                outpoint: *op,
-                                amount: *amount,
-                                status: *status,
-                                confirmations: status.confirmations(height),
-                                shallower: false,
-                            });
-                        }
-                    }
-                    Item::Spend(op) => {
-                        if let Some(seen) = w.spends.get(op) {
-                            events.push(ChainEvent::Spent {
-                                id: w.id.clone(),
-                                outpoint: *op,
-                                txid: seen.txid,
-                                kind: seen.kind.clone(),
-                                status: seen.status,
-                                confirmations: seen.status.confirmations(height),
-                                shallower: false,
-                            });
-                        }
-                    }
-                }
+                let ev = match item {
+                    Item::Funding(op) => w.funding_event(*op, height, false),
+                    Item::Spend(op) => w.spent_event(*op, height, false),
+                };
+                events.extend(ev);
             }
         }
         events
     }
 
-    fn unindex(
-        &mut self,
-        script: &ScriptBuf,
-        fundings: &BTreeMap<OutPoint, (Sats, TxStatus)>,
-        spends: &BTreeMap<OutPoint, SpendSeen>,
-    ) {
-        let entries = fundings
-            .iter()
-            .map(|(op, (_, st))| (Item::Funding(*op), *st))
-            .chain(spends.iter().map(|(op, s)| (Item::Spend(*op), s.status)));
-        for (item, status) in entries {
-            if let TxStatus::Confirmed(h) = status
-                && let Some(set) = self.by_height.get_mut(&h)
-            {
-                set.remove(&(script.clone(), item));
+    fn unindex(&mut self, script: &ScriptBuf, entries: &[(Item, BtcHeight)]) {
+        for (item, h) in entries {
+            if let Some(set) = self.by_height.get_mut(h) {
+                set.remove(&(script.clone(), item.clone()));
                 if set.is_empty() {
-                    self.by_height.remove(&h);
+                    self.by_height.remove(h);
                 }
             }
         }
     }
 
-    fn index(&mut self, script: &ScriptBuf) {
-        let Some(w) = self.by_script.get(script) else {
-            return;
-        };
-        let entries: Vec<(Item, TxStatus)> = w
-            .fundings
-            .iter()
-            .map(|(op, (_, st))| (Item::Funding(*op), *st))
-            .chain(w.spends.iter().map(|(op, s)| (Item::Spend(*op), s.status)))
-            .collect();
-        for (item, status) in entries {
-            if let TxStatus::Confirmed(h) = status {
-                self.by_height
-                    .entry(h)
-                    .or_default()
-                    .insert((script.clone(), item));
-            }
+    fn index(&mut self, script: &ScriptBuf, entries: Vec<(Item, BtcHeight)>) {
+        for (item, h) in entries {
+            self.by_height
+                .entry(h)
+                .or_default()
+                .insert((script.clone(), item));
         }
     }
 
     /// The full current history of `script` (what Electrum's `get_history` returns, with the
-    /// transactions themselves), diffed against the last one. Returns the events.
+    /// transactions themselves), diffed against the last one. Returns the events: fundings seen
+    /// or gone, then spends gone, then spends seen (a replacement reads as "gone, then seen").
     pub fn on_history(
         &mut self,
         script: &ScriptBuf,
@@ -336,7 +343,6 @@ impl<K: Clone + Eq> Watcher<K> {
         let Some(w) = self.by_script.get(script) else {
             return vec![];
         };
-        let mut events = vec![];
 
         // Fundings: outputs that pay the script.
         let mut fundings = BTreeMap::new();
@@ -348,31 +354,8 @@ impl<K: Clone + Eq> Watcher<K> {
                 }
             }
         }
-        for (op, (amount, status)) in &fundings {
-            let old = w.fundings.get(op);
-            if old != Some(&(*amount, *status)) {
-                events.push(ChainEvent::Funding {
-                    id: w.id.clone(),
-                    outpoint: *op,
-                    amount: *amount,
-                    status: *status,
-                    confirmations: status.confirmations(tip),
-                    shallower: shallower(old.map(|o| o.1), *status),
-                });
-            }
-        }
-        for op in w.fundings.keys() {
-            if !fundings.contains_key(op) {
-                events.push(ChainEvent::FundingGone {
-                    id: w.id.clone(),
-                    outpoint: *op,
-                });
-            }
-        }
-
         // Spends: any transaction with an input consuming a funding outpoint we know of (now or
-        // before: a spend can outlive the view of its funding for one round). What went away is
-        // reported before what replaced it, so a replacement reads as "gone, then seen".
+        // before: a spend can outlive the view of its funding for one round).
         let mut spends: BTreeMap<OutPoint, SpendSeen> = BTreeMap::new();
         for (tx, status) in history {
             for input in &tx.input {
@@ -393,6 +376,21 @@ impl<K: Clone + Eq> Watcher<K> {
                 spends.insert(op, SpendSeen { txid, status, kind });
             }
         }
+
+        let mut events = vec![];
+        let changed_fundings: Vec<(OutPoint, bool)> = fundings
+            .iter()
+            .filter_map(|(op, new)| {
+                let old = w.fundings.get(op);
+                (old != Some(new)).then(|| (*op, shallower(old.map(|o| o.1), new.1)))
+            })
+            .collect();
+        for op in w.fundings.keys().filter(|op| !fundings.contains_key(op)) {
+            events.push(ChainEvent::FundingGone {
+                id: w.id.clone(),
+                outpoint: *op,
+            });
+        }
         for (op, seen) in &w.spends {
             if spends.get(op).is_none_or(|s| s.txid != seen.txid) {
                 events.push(ChainEvent::SpendGone {
@@ -402,33 +400,35 @@ impl<K: Clone + Eq> Watcher<K> {
                 });
             }
         }
-        for (op, seen) in &spends {
-            let old = w.spends.get(op).filter(|s| s.txid == seen.txid);
-            if old.is_some_and(|o| o.status == seen.status) {
-                continue;
-            }
-            events.push(ChainEvent::Spent {
-                id: w.id.clone(),
-                outpoint: *op,
-                txid: seen.txid,
-                kind: seen.kind.clone(),
-                status: seen.status,
-                confirmations: seen.status.confirmations(tip),
-                shallower: shallower(old.map(|o| o.status), seen.status),
-            });
-        }
-        let (old_f, old_s) = self
-            .by_script
-            .get_mut(script)
-            .map(|w| {
-                (
-                    std::mem::replace(&mut w.fundings, fundings),
-                    std::mem::replace(&mut w.spends, spends),
-                )
+        let changed_spends: Vec<(OutPoint, bool)> = spends
+            .iter()
+            .filter_map(|(op, new)| {
+                let old = w.spends.get(op).filter(|s| s.txid == new.txid);
+                let same = old.is_some_and(|o| o.status == new.status);
+                (!same).then(|| (*op, shallower(old.map(|o| o.status), new.status)))
             })
-            .unwrap_or_default();
-        self.unindex(script, &old_f, &old_s);
-        self.index(script);
+            .collect();
+
+        let old = w.confirmed();
+        self.unindex(script, &old);
+        let Some(w) = self.by_script.get_mut(script) else {
+            return events;
+        };
+        w.fundings = fundings;
+        w.spends = spends;
+        // Fundings seen go first, before any "gone" of this round.
+        let seen: Vec<_> = changed_fundings
+            .into_iter()
+            .filter_map(|(op, sh)| w.funding_event(op, tip, sh))
+            .collect();
+        events.splice(0..0, seen);
+        events.extend(
+            changed_spends
+                .into_iter()
+                .filter_map(|(op, sh)| w.spent_event(op, tip, sh)),
+        );
+        let new = w.confirmed();
+        self.index(script, new);
         events
     }
 }
