@@ -122,7 +122,7 @@ contract Escrow {
 
     /// @notice Pays the swap to its receiver. Anyone may call it, strictly before the timeout.
     function claim(Swap calldata swap, bytes32 preimage) external {
-        bytes32 id = _id(swap.hashlock, swap.sender, swap.receiver, swap.token, swap.amount, swap.timeout);
+        bytes32 id = _idOf(swap);
         _requireLocked(id);
         if (block.timestamp >= swap.timeout) revert ClaimWindowClosed(swap.timeout);
         if (sha256(abi.encodePacked(preimage)) != swap.hashlock) revert WrongPreimage();
@@ -134,7 +134,7 @@ contract Escrow {
 
     /// @notice Pays the swap back to its sender. Anyone may call it, from the timeout on.
     function refund(Swap calldata swap) external {
-        bytes32 id = _id(swap.hashlock, swap.sender, swap.receiver, swap.token, swap.amount, swap.timeout);
+        bytes32 id = _idOf(swap);
         _requireLocked(id);
         if (block.timestamp < swap.timeout) revert RefundNotYetAllowed(swap.timeout);
 
@@ -145,7 +145,7 @@ contract Escrow {
 
     /// @notice The id of a swap with these parameters.
     function swapId(Swap calldata swap) external pure returns (bytes32) {
-        return _id(swap.hashlock, swap.sender, swap.receiver, swap.token, swap.amount, swap.timeout);
+        return _idOf(swap);
     }
 
     function _requireLocked(bytes32 id) private view {
@@ -161,6 +161,17 @@ contract Escrow {
             SafeTransferLib.safeTransferETH(to, amount);
         } else {
             SafeTransferLib.safeTransfer(token, to, amount);
+        }
+    }
+
+    /// The id of a swap passed as calldata: keccak256 of its six words as they stand, which is
+    /// `abi.encode` of the fields for any well-formed call. A malformed address (dirty upper
+    /// bits) hashes to an id that was never locked, so the call reverts with `UnknownSwap`.
+    function _idOf(Swap calldata swap) private pure returns (bytes32 id) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            calldatacopy(ptr, swap, 0xc0)
+            id := keccak256(ptr, 0xc0)
         }
     }
 

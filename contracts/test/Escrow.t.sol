@@ -377,7 +377,8 @@ contract EscrowTest is Base {
             if (len == 32) continue;
             bytes memory secret = new bytes(len);
             for (uint256 i = 0; i < len; i++) {
-                secret[i] = bytes1(uint8(i * 7 + len));
+                // forge-lint: disable-next-line(unsafe-typecast)
+                secret[i] = bytes1(uint8(i * 7 + len)); // truncation wanted: any byte pattern
             }
             bytes32 h = sha256(secret);
             vm.prank(alice);
@@ -388,6 +389,21 @@ contract EscrowTest is Base {
             vm.assertTrue(!ok, "a secret of the wrong length claimed");
             vm.assertEq(_status(escrow.swapId(s)), 1, "still Locked");
         }
+    }
+
+    function test_claim_and_refund_with_dirty_address_bits_name_no_swap() public {
+        (Escrow.Swap memory s, bytes32 id) = _lockEth();
+        bytes memory data = abi.encodeCall(Escrow.claim, (s, PREIMAGE));
+        data[4 + 0x40] = 0x01; // an upper byte of `receiver`, which must be zero
+        (bool ok,) = address(escrow).call(data);
+        vm.assertTrue(!ok, "dirty claim rejected");
+        vm.warp(timeout);
+        bytes memory refundData = abi.encodeCall(Escrow.refund, (s));
+        refundData[4 + 0x20] = 0x01; // an upper byte of `sender`
+        (ok,) = address(escrow).call(refundData);
+        vm.assertTrue(!ok, "dirty refund rejected");
+        vm.assertEq(_status(id), 1, "still Locked");
+        vm.assertEq(address(escrow).balance, AMOUNT, "nothing paid");
     }
 
     function test_claim_to_receiver_refusing_eth_reverts_and_keeps_swap() public {
