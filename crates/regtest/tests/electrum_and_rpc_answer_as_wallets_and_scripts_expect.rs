@@ -66,7 +66,8 @@ fn electrum_methods_and_notifications_follow_protocol_1_4() {
     assert_eq!(client.block_header(1).unwrap(), headers.headers[1]);
 
     // A confirmed payment, a mempool spend of it, and a mempool grandchild: heights h, 0, -1.
-    let watched = p2wsh_address(&ScriptBuf::from_bytes(vec![0x51, 0x51, 0x87])).script_pubkey();
+    let witness_script = unique_script();
+    let watched = p2wsh_address(&witness_script).script_pubkey();
     let (coin, txout) = coinbase_coin(&chain, start + 1);
     let a = spend_anyone(
         &[coin],
@@ -86,7 +87,7 @@ fn electrum_methods_and_notifications_follow_protocol_1_4() {
         }],
     );
     let b_id = send(&chain, &b).unwrap();
-    let c = spend_anyone_from(&b, &watched, 2_000);
+    let c = spend_anyone_from(&b, &witness_script, &watched, 2_000);
     let c_id = send(&chain, &c).unwrap();
 
     let history = client.script_get_history(&watched).unwrap();
@@ -265,9 +266,10 @@ fn scripthash_hex(spk: &ScriptBuf) -> String {
     hex::encode(h)
 }
 
-/// Spends output 0 of `parent` (paying P2WSH `OP_1 OP_1 OP_EQUAL`) back to `to`.
+/// Spends output 0 of `parent` (paying P2WSH `witness_script`) back to `to`.
 fn spend_anyone_from(
     parent: &bitcoin::Transaction,
+    witness_script: &ScriptBuf,
     to: &ScriptBuf,
     fee: u64,
 ) -> bitcoin::Transaction {
@@ -279,7 +281,7 @@ fn spend_anyone_from(
         }],
     );
     let mut w = bitcoin::Witness::new();
-    w.push([0x51, 0x51, 0x87]);
+    w.push(witness_script.as_bytes());
     tx.input[0].witness = w;
     tx
 }

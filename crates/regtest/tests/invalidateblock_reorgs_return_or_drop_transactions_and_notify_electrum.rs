@@ -39,7 +39,7 @@ fn reorgs_of_depth_1_to_6_unconfirm_or_drop_transactions_and_notify_subscribers(
     for depth in 1..=6u32 {
         let conflicted = depth % 2 == 0;
         // A script only this round pays, so its history is ours alone.
-        let watched = ScriptBuf::from_bytes(vec![0x51, 0x51, u8::try_from(depth).unwrap(), 0x75]);
+        let watched = unique_script();
         let watched_spk = p2wsh_address(&watched).script_pubkey();
         assert_eq!(client.script_subscribe(&watched_spk).unwrap(), None);
 

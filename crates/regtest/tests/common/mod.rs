@@ -131,3 +131,31 @@ pub fn sign_p2wsh(
 pub fn mine(chain: &TestChain, n: u32) -> Vec<String> {
     chain.mine(n, &anyone_address().to_string()).unwrap()
 }
+
+/// A script no earlier run has used (`<nonce> OP_DROP OP_TRUE`), so tests also hold on a
+/// persistent external chain. Spend it with the witness `[script]`.
+pub fn unique_script() -> ScriptBuf {
+    use bitcoin::opcodes::all::{OP_DROP, OP_PUSHNUM_1};
+    bitcoin::blockdata::script::Builder::new()
+        .push_slice(nonce())
+        .push_opcode(OP_DROP)
+        .push_opcode(OP_PUSHNUM_1)
+        .into_script()
+}
+
+/// 16 bytes that differ between calls and runs.
+pub fn nonce() -> [u8; 16] {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        .to_le_bytes();
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&nanos[..8]);
+    out[8..].copy_from_slice(
+        &(COUNTER.fetch_add(1, Ordering::Relaxed) ^ u64::from(std::process::id())).to_le_bytes(),
+    );
+    out
+}
