@@ -35,16 +35,21 @@ pub struct ElectrumConfig {
     pub backoff_min: Duration,
     /// Longest wait between reconnect attempts.
     pub backoff_max: Duration,
+    /// Confirmations are re-reported on each block up to this depth: the deepest finality the
+    /// caller waits for.
+    pub depth_cap: u32,
 }
 
 impl ElectrumConfig {
-    /// Defaults for `url`: 10 s timeout, backoff from 250 ms to 30 s.
+    /// Defaults for `url`: 10 s timeout, backoff from 250 ms to 30 s, depth re-reported up to
+    /// [`crate::watcher::DEFAULT_DEPTH_CAP`].
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
             timeout: Duration::from_secs(10),
             backoff_min: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
+            depth_cap: crate::watcher::DEFAULT_DEPTH_CAP,
         }
     }
 }
@@ -162,6 +167,7 @@ fn is_connection_error(e: &electrum_client::Error) -> bool {
 impl<K: Clone + Eq> ElectrumWatcher<K> {
     /// An adapter that connects on first use.
     pub fn new(config: ElectrumConfig) -> Self {
+        let watcher = Watcher::new().with_depth_cap(config.depth_cap);
         let backoff = Backoff {
             min: config.backoff_min,
             max: config.backoff_max,
@@ -171,7 +177,7 @@ impl<K: Clone + Eq> ElectrumWatcher<K> {
         Self {
             config,
             client: None,
-            watcher: Watcher::new(),
+            watcher,
             statuses: HashMap::new(),
             txs: HashMap::new(),
             backoff,

@@ -30,7 +30,8 @@ use crosslock_btc::{claim, refund};
 use crosslock_regtest::testing::TestChain;
 use serde_json::{Value, json};
 
-const WAIT: Duration = Duration::from_secs(20);
+/// Generous: CI machines have two cores shared with other builds.
+const WAIT: Duration = Duration::from_secs(60);
 
 fn op_true() -> ScriptBuf {
     ScriptBuf::from_bytes(vec![0x51])
@@ -179,6 +180,10 @@ fn funding_and_a_claim_by_someone_else_are_seen_and_rebroadcast_is_idempotent() 
             ..
         }
     )));
+
+    // Each new block reports the funding one deeper, up to the depth cap (6 by default).
+    env.mine(5);
+    env.until("funding 6 deep", is_funding(u.outpoint, 6));
 
     // The maker claims with its own tool and sends it through Core; the watcher only knows the
     // outpoint, and reads the secret from the witness.
@@ -365,6 +370,16 @@ fn a_reorged_claim_goes_back_to_the_mempool_then_away_and_is_rebroadcast() {
     assert!(
         ev.iter()
             .any(|e| matches!(e, ChainEvent::Tip { reorg: true, .. })),
+        "{ev:#?}"
+    );
+    assert!(
+        ev.iter().any(|e| matches!(
+            e,
+            ChainEvent::Spent {
+                shallower: true,
+                ..
+            }
+        )),
         "{ev:#?}"
     );
     env.rpc("dropmempooltx", &[json!(txid.to_string())]);
