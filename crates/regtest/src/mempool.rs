@@ -212,7 +212,8 @@ impl Mempool {
         out
     }
 
-    fn ancestors(&self, parents: &HashSet<Txid>) -> HashSet<Txid> {
+    /// All in-mempool ancestors of a transaction with these `parents`.
+    pub(crate) fn ancestors(&self, parents: &HashSet<Txid>) -> HashSet<Txid> {
         let mut seen = HashSet::new();
         let mut stack: Vec<Txid> = parents.iter().copied().collect();
         while let Some(t) = stack.pop() {

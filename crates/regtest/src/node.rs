@@ -261,7 +261,7 @@ impl Node {
     fn rebuild(&self, s: &mut State) -> Result<(), Error> {
         let old_blocks = std::mem::take(&mut s.index.blocks);
         let old_pool = s.mempool.drain();
-        // Drop the old kernel first: two chainstates at once double the memory for nothing.
+        // A fresh kernel: 0.3 cannot forget a block it connected (no invalidateblock).
         s.kernel = Kernel::new(self.datadir.as_deref())?;
         for block in s.store.valid_in_arrival_order() {
             if let Err(e) = s.kernel.submit(&block) {
@@ -440,20 +440,20 @@ impl Node {
         let st = &mut *s;
         let res = st.mempool.accept(&st.index, tx, dry_run);
         if let (Ok(a), false) = (&res, dry_run) {
-            let mut touched = st
-                .mempool
-                .get(&a.txid)
-                .map(|e| mempool::touched_scripts(&e.tx, &e.spent))
-                .unwrap_or_default();
-            // Replaced transactions' scripts changed too; their entries are gone, so
-            // a full recheck is the honest signal.
-            if !a.replaced.is_empty() {
-                drop(s);
-                self.emit(Event::Reorg);
-                return Ok(res);
-            }
-            touched.shrink_to_fit();
-            self.emit(Event::Scripts(Arc::new(touched)));
+            // Replaced transactions are gone with their entries, so their scripts are not
+            // known here any more: ask every subscriber to recheck.
+            let event = if a.replaced.is_empty() {
+                let touched = st
+                    .mempool
+                    .get(&a.txid)
+                    .map(|e| mempool::touched_scripts(&e.tx, &e.spent))
+                    .unwrap_or_default();
+                Event::Scripts(Arc::new(touched))
+            } else {
+                Event::Reorg
+            };
+            drop(s);
+            self.emit(event);
         }
         Ok(res)
     }

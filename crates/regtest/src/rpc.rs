@@ -276,7 +276,7 @@ fn mempool_entry(e: &crate::mempool::Entry, pool: &crate::mempool::Mempool) -> V
         "height": e.height,
         "descendantcount": desc.len(),
         "descendantsize": desc.iter().filter_map(|t| pool.get(t)).map(|d| d.vsize).sum::<u64>(),
-        "ancestorcount": e.parents.len() + 1,
+        "ancestorcount": pool.ancestors(&e.parents).len() + 1,
         "wtxid": e.wtxid.to_string(),
         "fees": {"base": fee, "modified": fee},
         "depends": e.parents.iter().map(ToString::to_string).collect::<Vec<_>>(),
