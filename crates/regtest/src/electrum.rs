@@ -584,3 +584,34 @@ fn notifications(node: &Node, subs: &Mutex<Subs>, event: &Event) -> Vec<String> 
     }
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use bitcoin::hashes::Hash as _;
+    use bitcoin::hashes::sha256d;
+
+    use super::merkle_branch;
+
+    /// Folds a branch back into a root, the way a client checks it.
+    fn root(leaf: sha256d::Hash, mut pos: usize, branch: &[sha256d::Hash]) -> sha256d::Hash {
+        let mut node = leaf;
+        for s in branch {
+            let (l, r) = if pos.is_multiple_of(2) { (node, *s) } else { (*s, node) };
+            node = sha256d::Hash::hash(&[l.to_byte_array(), r.to_byte_array()].concat());
+            pos /= 2;
+        }
+        node
+    }
+
+    #[test]
+    fn merkle_branches_fold_to_the_consensus_root_for_odd_and_even_sizes() {
+        for n in 1..=9u8 {
+            let leaves: Vec<sha256d::Hash> = (0..n).map(|i| sha256d::Hash::hash(&[i])).collect();
+            let expected = bitcoin::merkle_tree::calculate_root(leaves.iter().copied()).unwrap();
+            for pos in 0..leaves.len() {
+                let branch = merkle_branch(leaves.clone(), pos);
+                assert_eq!(root(leaves[pos], pos, &branch), expected, "n={n} pos={pos}");
+            }
+        }
+    }
+}

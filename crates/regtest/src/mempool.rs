@@ -681,3 +681,54 @@ fn sequence_locks_ok(
     }
     min_height < i64::from(next_height) && min_time < i64::from(mtp)
 }
+
+#[cfg(test)]
+mod tests {
+    use bitcoin::{Sequence, TxIn, absolute, transaction};
+
+    use super::*;
+
+    fn tx(lock: u32, seq: u32) -> Transaction {
+        Transaction {
+            version: transaction::Version::TWO,
+            lock_time: absolute::LockTime::from_consensus(lock),
+            input: vec![TxIn {
+                sequence: Sequence(seq),
+                ..Default::default()
+            }],
+            output: vec![],
+        }
+    }
+
+    #[test]
+    fn is_final_follows_cores_is_final_tx() {
+        // (nLockTime, nSequence, next height, tip MTP, final?)
+        let cases = [
+            (0, 0, 1, 0, true),
+            (100, 0xffff_fffe, 100, 0, false), // a block at 100 cannot hold lock 100
+            (100, 0xffff_fffe, 101, 0, true),
+            (100, 0xffff_ffff, 50, 0, true), // every input final: lock ignored
+            (
+                LOCKTIME_THRESHOLD + 10,
+                0,
+                1,
+                LOCKTIME_THRESHOLD + 10,
+                false,
+            ),
+            (LOCKTIME_THRESHOLD + 10, 0, 1, LOCKTIME_THRESHOLD + 11, true),
+        ];
+        for (lock, seq, height, mtp, expected) in cases {
+            assert_eq!(
+                is_final(&tx(lock, seq), height, mtp),
+                expected,
+                "{lock} {seq} {height} {mtp}"
+            );
+        }
+    }
+
+    #[test]
+    fn fees_round_down_like_cores_fee_rate() {
+        assert_eq!(fee_for(141, MIN_RELAY_FEE_PER_KVB), 141);
+        assert_eq!(fee_for(999, 1), 0);
+    }
+}
