@@ -596,7 +596,11 @@ mod tests {
     fn root(leaf: sha256d::Hash, mut pos: usize, branch: &[sha256d::Hash]) -> sha256d::Hash {
         let mut node = leaf;
         for s in branch {
-            let (l, r) = if pos.is_multiple_of(2) { (node, *s) } else { (*s, node) };
+            let (l, r) = if pos.is_multiple_of(2) {
+                (node, *s)
+            } else {
+                (*s, node)
+            };
             node = sha256d::Hash::hash(&[l.to_byte_array(), r.to_byte_array()].concat());
             pos /= 2;
         }
