@@ -16,7 +16,8 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use bdk_electrum::electrum_client::raw_client::RawClient;
-use bdk_electrum::electrum_client::{self, ElectrumApi, ScriptStatus};
+use bdk_electrum::electrum_client::{self, ElectrumApi, GetHistoryRes, ScriptStatus};
+use bitcoin::hashes::{Hash, sha256};
 use bitcoin::{ScriptBuf, Transaction, Txid};
 use thiserror::Error;
 
@@ -149,6 +150,19 @@ impl<K> std::fmt::Debug for ElectrumWatcher<K> {
             .field("scripts", &self.statuses.len())
             .finish()
     }
+}
+
+/// The Electrum status of a history: SHA-256 of `txid:height:` for each entry, in order; none
+/// for an empty history.
+fn status_of(history: &[GetHistoryRes]) -> Option<ScriptStatus> {
+    if history.is_empty() {
+        return None;
+    }
+    let text: String = history
+        .iter()
+        .map(|h| format!("{}:{}:", h.tx_hash, h.height))
+        .collect();
+    Some(sha256::Hash::hash(text.as_bytes()).to_byte_array().into())
 }
 
 fn is_connection_error(e: &electrum_client::Error) -> bool {
@@ -293,34 +307,41 @@ impl<K: Clone + Eq> ElectrumWatcher<K> {
             Err(electrum_client::Error::AlreadySubscribed(_)) => return Ok(()),
             Err(e) => return Err(self.fail(e)),
         };
-        self.on_status(script, status, events)
+        self.on_status(script, status, false, events)
     }
 
+    /// Brings `script` up to date after the server reported `status` for it. On a subscription
+    /// (`notified` false) an unchanged status needs no fetch. A notification always fetches:
+    /// a status can return to an earlier value (a claim confirmed, then reorged back to the
+    /// mempool), so two notifications read in one poll may end on the status we hold.
     fn on_status(
         &mut self,
         script: &ScriptBuf,
         status: Option<ScriptStatus>,
+        notified: bool,
         events: &mut Vec<ChainEvent<K>>,
     ) -> Result<(), AdapterError> {
-        if self.statuses.get(script) == Some(&Some(status)) {
+        if !notified && self.statuses.get(script) == Some(&Some(status)) {
             return Ok(());
         }
-        // No status means an empty history: nothing to fetch.
-        if status.is_none() {
+        let held = if status.is_none() {
+            // No status means an empty history: nothing to fetch.
             events.extend(self.watcher.on_history(script, &[]));
+            None
         } else {
-            self.refresh(script, events)?;
-        }
-        self.statuses.insert(script.clone(), Some(status));
+            self.refresh(script, events)?
+        };
+        self.statuses.insert(script.clone(), Some(held));
         Ok(())
     }
 
-    /// Fetches the history of `script` (and any transactions not cached) into the watcher.
+    /// Fetches the history of `script` (and any transactions not cached) into the watcher, and
+    /// returns the status of what was fetched (which may be newer than the status notified).
     fn refresh(
         &mut self,
         script: &ScriptBuf,
         events: &mut Vec<ChainEvent<K>>,
-    ) -> Result<(), AdapterError> {
+    ) -> Result<Option<ScriptStatus>, AdapterError> {
         let r = self.client()?.script_get_history(script);
         let history = r.map_err(|e| self.fail(e))?;
         let missing: Vec<Txid> = history
@@ -343,7 +364,7 @@ impl<K: Clone + Eq> ElectrumWatcher<K> {
             })
             .collect();
         events.extend(self.watcher.on_history(script, &view));
-        Ok(())
+        Ok(status_of(&history))
     }
 
     /// Starts watching an HTLC; returns what is already known about it.
@@ -401,7 +422,7 @@ impl<K: Clone + Eq> ElectrumWatcher<K> {
                 }
             }
             if let Some(st) = latest {
-                self.on_status(&s, st, &mut events)?;
+                self.on_status(&s, st, true, &mut events)?;
             }
         }
         Ok(events)

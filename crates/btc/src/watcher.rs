@@ -32,12 +32,12 @@ impl TxStatus {
             .map_or(TxStatus::Mempool, |h| TxStatus::Confirmed(BtcHeight(h)))
     }
 
-    /// Confirmations at `tip` (0 in the mempool; 1 when in the tip block).
+    /// Confirmations at `tip` (0 in the mempool; 1 when in the tip block). A block above the
+    /// tip we know is the server's new tip whose header has not reached us yet: 1.
     pub fn confirmations(self, tip: BtcHeight) -> u32 {
         match self {
             TxStatus::Mempool => 0,
-            TxStatus::Confirmed(h) if h <= tip => tip.0 - h.0 + 1,
-            TxStatus::Confirmed(_) => 0,
+            TxStatus::Confirmed(h) => tip.0.saturating_sub(h.0) + 1,
         }
     }
 }
@@ -642,6 +642,33 @@ mod tests {
             }
         }
         assert_eq!(depths, vec![2, 3, 4, 5, 6]);
+
+        // The status notification of a new block can arrive before its header: the funding is
+        // one deep at once, and the header that follows makes it two deep on the next block.
+        let (mut w, spk, fund, ..) = setup();
+        tip(&mut w, 100, 100, 99);
+        let ev = w.on_history(&spk, &[(fund, TxStatus::Confirmed(BtcHeight(101)))]);
+        assert!(matches!(
+            ev[..],
+            [ChainEvent::Funding {
+                confirmations: 1,
+                ..
+            }]
+        ));
+        assert!(matches!(
+            tip(&mut w, 101, 101, 100)[..],
+            [ChainEvent::Tip { .. }]
+        ));
+        assert!(matches!(
+            tip(&mut w, 102, 102, 101)[..],
+            [
+                ChainEvent::Tip { .. },
+                ChainEvent::Funding {
+                    confirmations: 2,
+                    ..
+                }
+            ]
+        ));
         // Unwatching drops it from the index.
         w.unwatch(&spk);
         assert!(w.by_height.is_empty());
@@ -666,7 +693,7 @@ mod tests {
         );
         assert_eq!(
             TxStatus::Confirmed(BtcHeight(11)).confirmations(BtcHeight(10)),
-            0
+            1
         );
     }
 }

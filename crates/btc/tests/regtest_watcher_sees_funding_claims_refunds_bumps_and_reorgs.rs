@@ -181,6 +181,21 @@ fn funding_and_a_claim_by_someone_else_are_seen_and_rebroadcast_is_idempotent() 
         }
     )));
 
+    // A reconnect subscribes again; the status the server gives equals the one computed from
+    // the history we hold, so nothing is fetched again.
+    env.watcher.disconnect();
+    let ev = env.watcher.poll().unwrap();
+    assert!(ev.is_empty(), "{ev:?}");
+    eprintln!(
+        "calls after reconnect with 1 script: {}",
+        env.watcher.calls_made()
+    );
+    assert_eq!(
+        env.watcher.calls_made(),
+        4,
+        "version, headers, 1 subscribe, ping"
+    );
+
     // Each new block reports the funding one deeper, up to the depth cap (6 by default).
     env.mine(5);
     env.until("funding 6 deep", is_funding(u.outpoint, 6));
