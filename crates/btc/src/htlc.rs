@@ -108,6 +108,21 @@ impl HtlcParams {
         })
     }
 
+    /// From the core's types: the keys' curve points are checked here (the core checks only
+    /// their compressed prefix).
+    pub fn from_core(
+        hashlock: Hashlock,
+        claim: &crosslock_core::chain::BtcPubkey,
+        refund: &crosslock_core::chain::BtcPubkey,
+        timeout: BtcHeight,
+    ) -> Result<Self, ParseError> {
+        let claim =
+            PublicKey::from_slice(claim.as_bytes()).map_err(|_| ParseError::InvalidKey("claim"))?;
+        let refund = PublicKey::from_slice(refund.as_bytes())
+            .map_err(|_| ParseError::InvalidKey("refund"))?;
+        Ok(Self::new(hashlock, claim, refund, timeout)?)
+    }
+
     /// `H`.
     pub const fn hashlock(&self) -> Hashlock {
         self.hashlock
@@ -402,6 +417,21 @@ mod tests {
             Err(ParseError::Params(HtlcError::TimeoutNotHeight(
                 1_700_000_000
             )))
+        );
+    }
+
+    #[test]
+    fn core_keys_are_checked_on_the_curve() {
+        use crosslock_core::chain::BtcPubkey;
+        let good = |n| BtcPubkey::from_bytes(&key(n).serialize()).unwrap();
+        let p = HtlcParams::from_core(Hashlock([1; 32]), &good(1), &good(2), BtcHeight(9)).unwrap();
+        assert_eq!(p.claim_pubkey(), key(1));
+        let mut off = [0xffu8; 33];
+        off[0] = 3;
+        let off = BtcPubkey::from_bytes(&off).unwrap();
+        assert_eq!(
+            HtlcParams::from_core(Hashlock([1; 32]), &good(1), &off, BtcHeight(9)),
+            Err(ParseError::InvalidKey("refund"))
         );
     }
 

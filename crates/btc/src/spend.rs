@@ -280,3 +280,71 @@ pub fn min_bump_rate(prev: &SignedSpend) -> FeeRate {
     let min_fee = prev.fee.0 + INCREMENTAL_RELAY_FEE.to_sat_per_vb_ceil() * vsize;
     FeeRate::from_sat_per_kwu((min_fee * 1000).div_ceil(vsize * 4))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{BtcHeight, Hashlock};
+    use bitcoin::secp256k1::{Secp256k1, SecretKey};
+    use crosslock_core::fees::{CLAIM_VSIZE, MAX_SIG_LEN, REFUND_VSIZE};
+
+    /// The core sizes swaps with upper bounds; the exact sizes here must never exceed them, for
+    /// any destination a claim or refund may pay and any timeout height.
+    #[test]
+    fn exact_sizes_stay_within_the_cores_bounds() {
+        let secp = Secp256k1::new();
+        let pk = |n| PublicKey::from_secret_key(&secp, &SecretKey::from_slice(&[n; 32]).unwrap());
+        let dests = [
+            ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array([1; 20])),
+            ScriptBuf::new_p2wsh(&bitcoin::WScriptHash::from_byte_array([1; 32])),
+            ScriptBuf::new_p2pkh(&bitcoin::PubkeyHash::from_byte_array([1; 20])),
+            ScriptBuf::new_p2sh(&bitcoin::ScriptHash::from_byte_array([1; 20])),
+            ScriptBuf::new_witness_program(&bitcoin::WitnessProgram::p2tr_tweaked(
+                bitcoin::key::TweakedPublicKey::dangerous_assume_tweaked(
+                    pk(3).x_only_public_key().0,
+                ),
+            )),
+        ];
+        for timeout in [1, 17, 500_000, crate::htlc::LOCKTIME_THRESHOLD - 1] {
+            let params =
+                HtlcParams::new(Hashlock([0; 32]), pk(1), pk(2), BtcHeight(timeout)).unwrap();
+            let utxo = HtlcUtxo {
+                outpoint: OutPoint::null(),
+                amount: Sats(0),
+                params,
+            };
+            for d in &dests {
+                let sig = usize::try_from(MAX_SIG_LEN).unwrap();
+                let claim = weight_with(&utxo, Branch::Claim, d, sig).to_vbytes_ceil();
+                let refund = weight_with(&utxo, Branch::Refund, d, sig).to_vbytes_ceil();
+                assert!(
+                    claim <= CLAIM_VSIZE,
+                    "claim {claim} > {CLAIM_VSIZE} for {d}"
+                );
+                assert!(
+                    refund <= REFUND_VSIZE,
+                    "refund {refund} > {REFUND_VSIZE} for {d}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fee_rounding_is_by_vsize_and_upwards() {
+        let r = FeeRate::from_sat_per_kwu(253);
+        // 561 WU is 141 vB (ceil): 253 sat/kwu * 564 WU = 142.7 sat -> 143.
+        assert_eq!(fee_for(r, Weight::from_wu(561)), Some(Sats(143)));
+        assert_eq!(
+            fee_for(FeeRate::from_sat_per_vb_u32(2), Weight::from_wu(561)),
+            Some(Sats(282))
+        );
+        assert_eq!(
+            rate_of(Sats(282), Weight::from_wu(561)),
+            FeeRate::from_sat_per_vb_u32(2)
+        );
+        assert_eq!(
+            fee_for(FeeRate::from_sat_per_kwu(u64::MAX), Weight::from_wu(400)),
+            None
+        );
+    }
+}

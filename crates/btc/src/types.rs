@@ -6,7 +6,7 @@
 
 pub use crosslock_core::amount::Sats;
 pub use crosslock_core::secret::{Hashlock, Secret};
-pub use crosslock_core::time::BtcHeight;
+pub use crosslock_core::time::{BtcHeight, UnixTime};
 
 /// `Sats` as a `bitcoin` amount.
 pub const fn to_amount(s: Sats) -> bitcoin::Amount {

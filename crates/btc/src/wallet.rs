@@ -20,7 +20,7 @@ use bitcoin::{Address, FeeRate, Network, OutPoint, ScriptBuf, Transaction};
 use thiserror::Error;
 
 use crate::fund::{self, FundError, FundingRequest, FundingTx};
-use crate::types::{Sats, sats};
+use crate::types::{Sats, UnixTime, sats};
 
 /// Identifies our files; a different file at the path is refused on load.
 const MAGIC: &[u8] = b"crosslock-resolver-wallet-v1";
@@ -199,7 +199,7 @@ impl ResolverWallet {
         req: &FundingRequest,
         claim_dest: &ScriptBuf,
         max_spend_rate: FeeRate,
-        now_unix: u64,
+        now: UnixTime,
     ) -> Result<FundingTx, WalletError> {
         let mut psbt = fund::build_psbt(&mut self.wallet, req, claim_dest, max_spend_rate)?;
         psbt.sign(&self.signer, &Secp256k1::new())
@@ -220,7 +220,7 @@ impl ResolverWallet {
             .extract_tx()
             .map_err(|e| WalletError::Sign(e.to_string()))?;
         let outpoint = fund::locate(&tx, req)?;
-        self.record(&tx, now_unix)?;
+        self.record(&tx, now)?;
         Ok(FundingTx {
             tx,
             outpoint,
@@ -228,9 +228,9 @@ impl ResolverWallet {
         })
     }
 
-    /// Records a transaction of ours as seen unconfirmed at `now_unix` and persists it.
-    pub fn record(&mut self, tx: &Transaction, now_unix: u64) -> Result<(), WalletError> {
-        self.wallet.apply_unconfirmed_txs([(tx.clone(), now_unix)]);
+    /// Records a transaction of ours as seen unconfirmed at `now` and persists it.
+    pub fn record(&mut self, tx: &Transaction, now: UnixTime) -> Result<(), WalletError> {
+        self.wallet.apply_unconfirmed_txs([(tx.clone(), now.0)]);
         self.persist()
     }
 

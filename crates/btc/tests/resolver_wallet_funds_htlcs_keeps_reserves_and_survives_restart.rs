@@ -17,7 +17,7 @@ use common::{CLAIM, REFUND, dest, pk};
 use crosslock_btc::electrum::{Broadcast, ElectrumConfig, ElectrumWatcher};
 use crosslock_btc::fund::{FundError, FundingRequest};
 use crosslock_btc::htlc::HtlcParams;
-use crosslock_btc::types::{BtcHeight, Sats, Secret};
+use crosslock_btc::types::{BtcHeight, Sats, Secret, UnixTime};
 use crosslock_btc::wallet::{ResolverWallet, WalletError};
 use crosslock_btc::watcher::ChainEvent;
 use crosslock_regtest::testing::TestChain;
@@ -74,7 +74,7 @@ fn the_wallet_funds_an_htlc_from_unreserved_coins_and_reloads_its_state() {
         fee_rate: rate,
     };
     assert!(matches!(
-        wallet.fund_htlc(&tiny, &dest(9), max_spend_rate, 0),
+        wallet.fund_htlc(&tiny, &dest(9), max_spend_rate, UnixTime(0)),
         Err(WalletError::Fund(FundError::BelowMinimum { .. }))
     ));
     // More than the unreserved coins hold: refused, although the reserve would cover it.
@@ -84,14 +84,20 @@ fn the_wallet_funds_an_htlc_from_unreserved_coins_and_reloads_its_state() {
         amount: Sats(spendable + 1),
         fee_rate: rate,
     };
-    assert!(wallet.fund_htlc(&big, &dest(9), max_spend_rate, 0).is_err());
+    assert!(
+        wallet
+            .fund_htlc(&big, &dest(9), max_spend_rate, UnixTime(0))
+            .is_err()
+    );
 
     let req = FundingRequest {
         htlc: params,
         amount: Sats(COIN + 12_345),
         fee_rate: rate,
     };
-    let funding = wallet.fund_htlc(&req, &dest(9), max_spend_rate, 1).unwrap();
+    let funding = wallet
+        .fund_htlc(&req, &dest(9), max_spend_rate, UnixTime(1))
+        .unwrap();
     assert!(
         funding
             .tx
