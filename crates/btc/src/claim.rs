@@ -88,6 +88,53 @@ pub struct ClaimLadder {
     pub rungs: Vec<LadderRung>,
 }
 
+impl ClaimLadder {
+    /// Every rung completed with `secret`, lowest fee first: what the relayer stores (the core's
+    /// `PresignedClaim` holds these serialised) and broadcasts one by one.
+    pub fn complete_all(
+        &self,
+        utxo: &HtlcUtxo,
+        secret: &Secret,
+    ) -> Result<Vec<Transaction>, SpendError> {
+        self.rungs
+            .iter()
+            .map(|r| r.complete(utxo, secret))
+            .collect()
+    }
+
+    /// Reads a ladder back from completed claims (as the maker's client sends them with the
+    /// secret), returning it with the secret. Check it with [`verify_ladder`] before use.
+    pub fn from_completed(
+        txs: &[Transaction],
+        utxo: &HtlcUtxo,
+    ) -> Result<(Self, Secret), LadderError> {
+        let mut secret: Option<Secret> = None;
+        let mut rungs = Vec::with_capacity(txs.len());
+        for (rung, tx) in txs.iter().enumerate() {
+            let bad = || LadderError::BadWitness { rung };
+            let s = match crate::secret::read_spend(tx, utxo.outpoint, &utxo.params) {
+                Ok(crate::secret::HtlcSpend::Claim { input: 0, secret }) => secret,
+                _ => return Err(bad()),
+            };
+            let w = &tx.input[0].witness;
+            if w.nth(2) != Some(&[1u8][..]) || secret.as_ref().is_some_and(|x| *x != s) {
+                return Err(bad());
+            }
+            let signature =
+                ecdsa::Signature::from_slice(w.nth(0).unwrap_or_default()).map_err(|_| bad())?;
+            let mut template = tx.clone();
+            template.input[0].witness = bitcoin::Witness::new();
+            rungs.push(LadderRung {
+                tx: template,
+                signature,
+            });
+            secret = Some(s);
+        }
+        let secret = secret.ok_or(LadderError::RungCount(0))?;
+        Ok((Self { rungs }, secret))
+    }
+}
+
 /// What the service accepts in a ladder (per network and amount band, set by the caller).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LadderPolicy {
@@ -160,6 +207,13 @@ pub enum LadderError {
     /// The rung does not replace the one below it under BIP125.
     #[error("rung {rung}: fee does not rise enough over the rung below to replace it")]
     NotRising {
+        /// Rung index.
+        rung: usize,
+    },
+    /// A completed rung's witness is not `<sig> <s> 1 <script>` with this HTLC's script, a
+    /// parseable signature and the same secret (opening the hashlock) in every rung.
+    #[error("rung {rung}: witness is not a claim of this HTLC with the secret")]
+    BadWitness {
         /// Rung index.
         rung: usize,
     },

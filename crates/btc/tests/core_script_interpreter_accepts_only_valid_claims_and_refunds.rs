@@ -292,6 +292,34 @@ fn the_makers_ladder_verifies_and_every_rung_passes_in_core() {
         );
     }
     assert!(ladder.rungs[0].complete(&u, &Secret::new([0; 32])).is_err());
+
+    // The form the maker's client sends with the reveal: completed claims. Read back, they are
+    // the same ladder, and they verify.
+    let done = ladder.complete_all(&u, &secret()).unwrap();
+    let (back, s) = claim::ClaimLadder::from_completed(&done, &u).unwrap();
+    assert_eq!(back, ladder);
+    assert_eq!(s, secret());
+    claim::verify_ladder(&back, &u, &dest(9), &policy()).unwrap();
+    // A rung with another secret, a non-minimal selector, or no signature is refused.
+    let mut odd = done.clone();
+    let script = u.params.witness_script();
+    odd[1].input[0].witness = Witness::from_slice(&[
+        odd[1].input[0].witness.nth(0).unwrap(),
+        secret().expose(),
+        &[2u8][..],
+        script.as_bytes(),
+    ]);
+    assert_eq!(
+        claim::ClaimLadder::from_completed(&odd, &u).map(|_| ()),
+        Err(LadderError::BadWitness { rung: 1 })
+    );
+    let mut nosig = done.clone();
+    nosig[0].input[0].witness =
+        Witness::from_slice(&[&[][..], secret().expose(), &[1u8][..], script.as_bytes()]);
+    assert_eq!(
+        claim::ClaimLadder::from_completed(&nosig, &u).map(|_| ()),
+        Err(LadderError::BadWitness { rung: 0 })
+    );
 }
 
 #[test]

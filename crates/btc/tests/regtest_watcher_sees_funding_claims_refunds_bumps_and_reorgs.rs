@@ -329,7 +329,7 @@ fn an_rbf_bump_and_an_unexpected_spend_are_seen_by_outpoint() {
 }
 
 #[test]
-fn a_refund_is_refused_before_its_height_and_seen_after() {
+fn a_refund_is_refused_before_its_height_then_seen_bumped_and_confirmed() {
     let mut env = Env::new(1);
     let s = Secret::new([0x44; 32]);
     let timeout = env.height() + 4;
@@ -361,8 +361,21 @@ fn a_refund_is_refused_before_its_height_and_seen_after() {
             ..
         }
     )));
+    // The refund bumped by RBF: the first one goes, the replacement is seen and confirms.
+    let r2 = refund::bump(&r, &u, &dest(8), rate(10), &sk(REFUND)).unwrap();
+    assert_eq!(
+        env.watcher.broadcast(&r2.tx).unwrap(),
+        Broadcast::Accepted(r2.tx.compute_txid())
+    );
+    let ev = env.until("bumped refund", is_spent(r2.tx.compute_txid(), false));
+    assert!(
+        ev.iter().any(
+            |e| matches!(e, ChainEvent::SpendGone { txid, .. } if *txid == r.tx.compute_txid())
+        ),
+        "{ev:#?}"
+    );
     env.mine(1);
-    env.until("refund confirmed", is_spent(r.tx.compute_txid(), true));
+    env.until("refund confirmed", is_spent(r2.tx.compute_txid(), true));
 }
 
 #[test]
