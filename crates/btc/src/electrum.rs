@@ -136,7 +136,10 @@ pub struct ElectrumWatcher<K> {
     watcher: Watcher<K>,
     /// Per script: `None` until first fetched, then the last status (`None` = empty history).
     statuses: HashMap<ScriptBuf, Option<Option<ScriptStatus>>>,
+    /// Transactions fetched, so a history change fetches only what is new; with the txids each
+    /// script's history holds, so unwatching frees them.
     txs: HashMap<Txid, Transaction>,
+    script_txs: HashMap<ScriptBuf, Vec<Txid>>,
     backoff: Backoff,
     last_error: String,
     connects: u32,
@@ -194,6 +197,7 @@ impl<K: Clone + Eq> ElectrumWatcher<K> {
             watcher,
             statuses: HashMap::new(),
             txs: HashMap::new(),
+            script_txs: HashMap::new(),
             backoff,
             last_error: String::new(),
             connects: 0,
@@ -212,6 +216,11 @@ impl<K: Clone + Eq> ElectrumWatcher<K> {
             .as_ref()
             .and_then(|c| c.calls_made().ok())
             .unwrap_or(0)
+    }
+
+    /// How many HTLCs are watched.
+    pub fn watched(&self) -> usize {
+        self.statuses.len()
     }
 
     /// Whether a connection is up right now.
@@ -355,6 +364,8 @@ impl<K: Clone + Eq> ElectrumWatcher<K> {
                 self.txs.insert(tx.compute_txid(), tx);
             }
         }
+        self.script_txs
+            .insert(script.clone(), history.iter().map(|h| h.tx_hash).collect());
         let view: Vec<(Transaction, TxStatus)> = history
             .iter()
             .filter_map(|h| {
@@ -367,7 +378,9 @@ impl<K: Clone + Eq> ElectrumWatcher<K> {
         Ok(status_of(&history))
     }
 
-    /// Starts watching an HTLC; returns what is already known about it.
+    /// Starts watching an HTLC; returns what is already known about it. While the server is
+    /// unreachable this fails with `Disconnected`, but the HTLC stays registered: it is
+    /// subscribed as soon as a connection is made again.
     pub fn watch(&mut self, id: K, params: HtlcParams) -> Result<Vec<ChainEvent<K>>, AdapterError> {
         let script = self.watcher.watch(id, params);
         self.statuses.entry(script.clone()).or_insert(None);
@@ -386,6 +399,11 @@ impl<K: Clone + Eq> ElectrumWatcher<K> {
         let script = params.script_pubkey();
         self.watcher.unwatch(&script);
         self.statuses.remove(&script);
+        // A transaction in two watched histories is dropped here too; it is fetched again if
+        // needed.
+        for txid in self.script_txs.remove(&script).unwrap_or_default() {
+            self.txs.remove(&txid);
+        }
         if let Some(c) = &self.client {
             let _ = c.script_unsubscribe(&script);
         }

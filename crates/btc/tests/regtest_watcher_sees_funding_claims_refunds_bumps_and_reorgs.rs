@@ -428,10 +428,13 @@ fn a_reorged_claim_goes_back_to_the_mempool_then_away_and_is_rebroadcast() {
 fn work_per_block_does_not_grow_with_the_htlcs_watched() {
     let mut env = Env::new(0);
     let tip = env.height();
-    for i in 0..60u8 {
-        let p = htlc(&Secret::new([i; 32]), tip + 100);
-        env.watcher.watch(u32::from(i) + 100, p).unwrap();
+    let all: Vec<HtlcParams> = (0..60u8)
+        .map(|i| htlc(&Secret::new([i; 32]), tip + 100))
+        .collect();
+    for (i, p) in (100u32..).zip(&all) {
+        env.watcher.watch(i, *p).unwrap();
     }
+    assert_eq!(env.watcher.watched(), 60);
     env.watcher.poll().unwrap();
     let subscribed = env.watcher.calls_made();
     // Each block: one poll, which costs one round trip (the ping that flushes notifications),
@@ -451,6 +454,10 @@ fn work_per_block_does_not_grow_with_the_htlcs_watched() {
             assert!(polls < 100, "tip never arrived");
         }
     }
+    for p in &all {
+        env.watcher.unwatch(p);
+    }
+    assert_eq!(env.watcher.watched(), 0);
     eprintln!(
         "60 HTLCs watched: {subscribed} calls to connect and subscribe, then 5 blocks seen in \
          {polls} polls of 1 call each"
