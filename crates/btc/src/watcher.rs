@@ -675,6 +675,47 @@ mod tests {
     }
 
     #[test]
+    fn two_fundings_of_one_htlc_are_two_locks_and_spends_are_told_apart() {
+        let (mut w, spk, fund, utxo, _) = setup();
+        tip(&mut w, 150, 1, 0);
+        // The maker pays the address twice (another amount the second time).
+        let mut again = fund.clone();
+        again.input[0].previous_output.vout = 5;
+        again.output[0].value = Amount::from_sat(30_000);
+        let second = OutPoint::new(again.compute_txid(), 0);
+        let conf = TxStatus::Confirmed(BtcHeight(150));
+        let ev = w.on_history(&spk, &[(fund.clone(), conf), (again.clone(), conf)]);
+        let seen: Vec<(OutPoint, Sats)> = ev
+            .iter()
+            .filter_map(|e| match e {
+                ChainEvent::Funding {
+                    outpoint, amount, ..
+                } => Some((*outpoint, *amount)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(seen.len(), 2);
+        assert!(seen.contains(&(utxo.outpoint, Sats(80_000))));
+        assert!(seen.contains(&(second, Sats(30_000))));
+        // Each is refunded on its own; the spend of the second names the second.
+        let dest = ScriptBuf::new_p2wsh(&bitcoin::WScriptHash::from_byte_array([4; 32]));
+        let u2 = HtlcUtxo {
+            outpoint: second,
+            amount: Sats(30_000),
+            ..utxo
+        };
+        let r = refund::build(&u2, &dest, FeeRate::from_sat_per_vb_u32(2), &sk(2)).unwrap();
+        let ev = w.on_history(
+            &spk,
+            &[(fund, conf), (again, conf), (r.tx, TxStatus::Mempool)],
+        );
+        assert!(
+            matches!(&ev[..], [ChainEvent::Spent { outpoint, kind: SpendKind::Refund, .. }] if *outpoint == second)
+        );
+        let _ = s;
+    }
+
+    #[test]
     fn unknown_scripts_are_ignored_and_status_heights_map() {
         let (mut w, _, fund, ..) = setup();
         assert!(
