@@ -712,7 +712,6 @@ mod tests {
         assert!(
             matches!(&ev[..], [ChainEvent::Spent { outpoint, kind: SpendKind::Refund, .. }] if *outpoint == second)
         );
-        let _ = s;
     }
 
     #[test]
