@@ -411,3 +411,49 @@ fn a_tampered_ladder_is_refused() {
         Err(SpendError::WrongKey(Branch::Claim))
     );
 }
+
+/// The kernel's `verify` takes consensus flags only (it refuses any other bit), so the policy
+/// ("standard") rules a relaying node adds are checked here directly: MINIMALIF (the branch
+/// selector is exactly `01` or empty), strict DER with low S, SIGHASH_ALL, witness items within
+/// the P2WSH standard sizes (80 bytes each, script at most 3,600), and version 2.
+#[test]
+fn policy_rules_the_kernel_flags_cannot_express_hold_for_every_spend() {
+    let u = utxo();
+    let mut spends = vec![];
+    for r in [1, 20, 300] {
+        spends.push(claim::build(&u, &dest(9), rate(r), &secret(), &sk(CLAIM)).unwrap());
+        spends.push(refund::build(&u, &dest(9), rate(r), &sk(REFUND)).unwrap());
+    }
+    for s in &spends {
+        let w = &s.tx.input[0].witness;
+        let items: Vec<&[u8]> = w.iter().collect();
+        let selector = items[items.len() - 2];
+        match s.branch {
+            Branch::Claim => assert_eq!((items.len(), selector), (4, &[1u8][..])),
+            Branch::Refund => assert_eq!((items.len(), selector), (3, &[][..])),
+        }
+        let sig = bitcoin::ecdsa::Signature::from_slice(items[0]).unwrap();
+        assert_eq!(sig.sighash_type, bitcoin::EcdsaSighashType::All);
+        let mut normalized = sig.signature;
+        normalized.normalize_s();
+        assert_eq!(normalized, sig.signature, "high S");
+        assert!(items[0].len() <= spend::OWN_SIG_MAX_LEN);
+        for item in &items[..items.len() - 1] {
+            assert!(item.len() <= 80);
+        }
+        assert!(items[items.len() - 1].len() <= 3_600);
+        assert_eq!(s.tx.version, bitcoin::transaction::Version::TWO);
+        verify_spend(&s.tx, &u).unwrap();
+    }
+    // And the kernel indeed takes no policy flag: asking for one more bit than VERIFY_ALL is an
+    // error, not a stricter check.
+    let c = &spends[0];
+    let bytes = bitcoin::consensus::serialize(&c.tx);
+    let ktx = bitcoinkernel::Transaction::new(&bytes).unwrap();
+    let spk = bitcoinkernel::ScriptPubkey::new(spent(&u).script_pubkey.as_bytes()).unwrap();
+    let out = bitcoinkernel::TxOut::new(&spk, 100_000);
+    let data = bitcoinkernel::PrecomputedTransactionData::new(&ktx, &[out]).unwrap();
+    let policy_bit = bitcoinkernel::VERIFY_ALL.wrapping_shl(1) & !bitcoinkernel::VERIFY_ALL;
+    let extra = bitcoinkernel::VERIFY_ALL | policy_bit;
+    assert!(bitcoinkernel::verify(&spk, Some(100_000), &ktx, 0, Some(extra), &data).is_err());
+}
