@@ -55,6 +55,9 @@ pub enum WalletError {
     /// The wallet's keys could not sign every input.
     #[error("signing failed: {0}")]
     Sign(String),
+    /// The funding could not be replaced (unknown, already confirmed, or the rate not higher).
+    #[error("fee bump refused: {0}")]
+    Bump(String),
 }
 
 /// What the wallet holds.
@@ -202,11 +205,71 @@ impl ResolverWallet {
         now: UnixTime,
     ) -> Result<FundingTx, WalletError> {
         let mut psbt = fund::build_psbt(&mut self.wallet, req, claim_dest, max_spend_rate)?;
+        let (tx, fee) = self.sign(&mut psbt)?;
+        let outpoint = fund::locate(&tx, req)?;
+        self.record(&tx, now)?;
+        Ok(FundingTx { tx, outpoint, fee })
+    }
+
+    /// Replaces an unconfirmed funding with one paying `fee_rate` (BIP125): the same HTLC output,
+    /// less change, and if the change does not cover it, more inputs, the reserved coins
+    /// included (this is what they are kept for). The HTLC outpoint changes with the txid; the
+    /// watcher reports the old one gone and the new one seen. Persisted before it is returned.
+    pub fn bump_funding(
+        &mut self,
+        prev: &FundingTx,
+        req: &FundingRequest,
+        fee_rate: FeeRate,
+        now: UnixTime,
+    ) -> Result<FundingTx, WalletError> {
+        let reserved = self.reserved();
+        for op in &reserved {
+            self.wallet.unlock_outpoint(*op);
+        }
+        let built = self.sign_bump(prev, fee_rate);
+        // Whatever happened, coins the replacement does not spend go back into the reserve.
+        let spent: Vec<OutPoint> = built
+            .as_ref()
+            .map(|(tx, _)| tx.input.iter().map(|i| i.previous_output).collect())
+            .unwrap_or_default();
+        for op in reserved.iter().filter(|op| !spent.contains(op)) {
+            self.wallet.lock_outpoint(*op);
+        }
+        let (tx, fee) = match built {
+            Ok(b) => b,
+            Err(e) => {
+                self.persist()?;
+                return Err(e);
+            }
+        };
+        let outpoint = fund::locate(&tx, req)?;
+        self.record(&tx, now)?;
+        Ok(FundingTx { tx, outpoint, fee })
+    }
+
+    fn sign_bump(
+        &mut self,
+        prev: &FundingTx,
+        fee_rate: FeeRate,
+    ) -> Result<(Transaction, Sats), WalletError> {
+        let mut b = self
+            .wallet
+            .build_fee_bump(prev.tx.compute_txid())
+            .map_err(|e| WalletError::Bump(e.to_string()))?;
+        b.fee_rate(fee_rate);
+        let mut psbt = b.finish().map_err(|e| WalletError::Bump(e.to_string()))?;
+        self.sign(&mut psbt)
+    }
+
+    fn sign(
+        &self,
+        psbt: &mut bdk_wallet::bitcoin::Psbt,
+    ) -> Result<(Transaction, Sats), WalletError> {
         psbt.sign(&self.signer, &Secp256k1::new())
             .map_err(|(_, e)| WalletError::Sign(format!("{e:?}")))?;
         let done = self
             .wallet
-            .finalize_psbt(&mut psbt, SignOptions::default())
+            .finalize_psbt(psbt, SignOptions::default())
             .map_err(|e| WalletError::Sign(e.to_string()))?;
         if !done {
             return Err(WalletError::Sign(
@@ -217,15 +280,10 @@ impl ResolverWallet {
             .fee()
             .map_err(|e| WalletError::Sign(format!("fee: {e}")))?;
         let tx = psbt
+            .clone()
             .extract_tx()
             .map_err(|e| WalletError::Sign(e.to_string()))?;
-        let outpoint = fund::locate(&tx, req)?;
-        self.record(&tx, now)?;
-        Ok(FundingTx {
-            tx,
-            outpoint,
-            fee: sats(fee),
-        })
+        Ok((tx, sats(fee)))
     }
 
     /// Records a transaction of ours as seen unconfirmed at `now` and persists it.

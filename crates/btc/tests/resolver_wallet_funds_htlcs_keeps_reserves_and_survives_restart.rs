@@ -113,13 +113,50 @@ fn the_wallet_funds_an_htlc_from_unreserved_coins_and_reloads_its_state() {
     let mut watcher: ElectrumWatcher<u32> =
         ElectrumWatcher::new(ElectrumConfig::new(chain.electrum_url.clone()));
     watcher.watch(1, params).unwrap();
-    let txid = funding.tx.compute_txid();
     assert_eq!(
         watcher.broadcast(&funding.tx).unwrap(),
+        Broadcast::Accepted(funding.tx.compute_txid())
+    );
+    let end = Instant::now() + Duration::from_secs(60);
+    let mut first = false;
+    while !first && Instant::now() < end {
+        first = watcher.poll().unwrap().iter().any(
+            |e| matches!(e, ChainEvent::Funding { outpoint, .. } if *outpoint == funding.outpoint),
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(first, "the first funding was not seen");
+    // Stuck at 2 sat/vB: replaced at 25 sat/vB. The HTLC output moves to the new txid; the
+    // watcher reports the old outpoint gone and the new one seen.
+    let bumped = wallet
+        .bump_funding(
+            &funding,
+            &req,
+            FeeRate::from_sat_per_vb_u32(25),
+            UnixTime(2),
+        )
+        .unwrap();
+    assert!(bumped.fee > funding.fee);
+    let txid = bumped.tx.compute_txid();
+    assert_eq!(
+        watcher.broadcast(&bumped.tx).unwrap(),
         Broadcast::Accepted(txid)
     );
+    let old = funding.outpoint;
+    let funding = bumped;
+    let end = Instant::now() + Duration::from_secs(60);
+    let mut gone = false;
+    while !gone && Instant::now() < end {
+        gone = watcher
+            .poll()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, ChainEvent::FundingGone { outpoint, .. } if *outpoint == old));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(gone, "the replaced funding was not reported gone");
     chain.mine(1, &anyone.to_string()).unwrap();
-    let end = Instant::now() + Duration::from_secs(20);
+    let end = Instant::now() + Duration::from_secs(60);
     let mut seen = false;
     while !seen && Instant::now() < end {
         seen = watcher.poll().unwrap().iter().any(|e| {
@@ -142,4 +179,70 @@ fn the_wallet_funds_an_htlc_from_unreserved_coins_and_reloads_its_state() {
         .call("getrawtransaction", &[json!(txid.to_string()), json!(true)])
         .unwrap();
     assert_eq!(confirmed["confirmations"], json!(1));
+}
+
+#[test]
+fn a_funding_bump_may_spend_the_reserve_and_only_a_bump_does() {
+    let chain = TestChain::from_env_or_start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut wallet = open(&dir.path().join("resolver.wallet"));
+    let client = BdkElectrumClient::new(electrum_client::Client::new(&chain.electrum_url).unwrap());
+    let addr = wallet.new_address().unwrap();
+    chain.mine(2, &addr.to_string()).unwrap();
+    let anyone = Address::p2wsh(&ScriptBuf::from_bytes(vec![0x51]), Network::Regtest);
+    chain.mine(100, &anyone.to_string()).unwrap();
+    wallet.sync(&client).unwrap();
+    let reserved = wallet.reserve_for_fee_bumps(Sats(1)).unwrap();
+    assert_eq!(reserved.len(), 1);
+
+    // Lock nearly all of the one free coin: the change left cannot pay a much higher rate.
+    let free = wallet.balance().confirmed.0;
+    let s = Secret::new([0x78; 32]);
+    let tip = chain.height().unwrap();
+    let params = HtlcParams::new(s.hashlock(), pk(CLAIM), pk(REFUND), BtcHeight(tip + 50)).unwrap();
+    let req = FundingRequest {
+        htlc: params,
+        amount: Sats(free - 3_000),
+        fee_rate: FeeRate::from_sat_per_vb_u32(2),
+    };
+    let max_spend_rate = FeeRate::from_sat_per_vb_u32(500);
+    let funding = wallet
+        .fund_htlc(&req, &dest(9), max_spend_rate, UnixTime(1))
+        .unwrap();
+    assert!(
+        !funding
+            .tx
+            .input
+            .iter()
+            .any(|i| reserved.contains(&i.previous_output))
+    );
+    let mut watcher: ElectrumWatcher<u32> =
+        ElectrumWatcher::new(ElectrumConfig::new(chain.electrum_url.clone()));
+    watcher.broadcast(&funding.tx).unwrap();
+
+    let bumped = wallet
+        .bump_funding(
+            &funding,
+            &req,
+            FeeRate::from_sat_per_vb_u32(60),
+            UnixTime(2),
+        )
+        .unwrap();
+    assert!(
+        bumped
+            .tx
+            .input
+            .iter()
+            .any(|i| reserved.contains(&i.previous_output))
+    );
+    assert!(wallet.reserved().is_empty());
+    let txid = bumped.tx.compute_txid();
+    assert_eq!(
+        watcher.broadcast(&bumped.tx).unwrap(),
+        Broadcast::Accepted(txid)
+    );
+    let entry = chain
+        .call("getmempoolentry", &[json!(txid.to_string())])
+        .unwrap();
+    assert!(entry.is_object(), "{entry}");
 }
