@@ -539,3 +539,39 @@ fn the_adapter_reconnects_with_backoff_and_catches_up() {
     assert_eq!(w.connects(), 2);
     drop(node);
 }
+
+#[test]
+fn reorgs_of_depth_2_to_6_move_a_claim_back_to_the_mempool() {
+    let mut env = Env::new(5);
+    for (i, depth) in (2u32..=6).enumerate() {
+        let s = Secret::new([0x60 + u8::try_from(i).unwrap(); 32]);
+        let params = htlc(&s, env.height() + 80);
+        let id = 60 + u32::try_from(i).unwrap();
+        env.watcher.watch(id, params).unwrap();
+        let u = env.fund(&params, 110_000);
+        env.mine(1);
+        env.until("funding confirmed", is_funding(u.outpoint, 1));
+        let c = claim::build(&u, &dest(9), rate(2), &s, &sk(CLAIM)).unwrap();
+        let txid = c.tx.compute_txid();
+        env.watcher.broadcast(&c.tx).unwrap();
+        let first = env.mine(depth).remove(0);
+        // Re-reported deeper on each block, up to `depth`.
+        env.until("claim at depth", |e| {
+            matches!(e, ChainEvent::Spent { txid: t, confirmations, .. } if *t == txid && *confirmations == depth)
+        });
+        // Invalidate the block that holds the claim: `depth` blocks go, the claim returns to
+        // the mempool, and the watcher says so as a move back.
+        env.rpc("invalidateblock", &[json!(first)]);
+        let ev = env.until("claim moved back", |e| {
+            matches!(e, ChainEvent::Spent { txid: t, status: TxStatus::Mempool, shallower: true, .. } if *t == txid)
+        });
+        assert!(
+            ev.iter()
+                .any(|e| matches!(e, ChainEvent::Tip { reorg: true, .. })),
+            "{ev:#?}"
+        );
+        // Mined again on the new branch.
+        env.mine(1);
+        env.until("claim confirmed again", is_spent(txid, true));
+    }
+}
