@@ -92,6 +92,9 @@ pub enum BroadcastError {
     Adapter(#[from] AdapterError),
 }
 
+/// Scripts subscribed per request after a (re)connect: one round trip per batch, not per HTLC.
+const SUBSCRIBE_BATCH: usize = 200;
+
 /// Core's messages (and code) for a transaction it already has. Core: "txn-already-in-mempool",
 /// "txn-already-known", "Transaction already in block chain" and, since v25,
 /// "Transaction outputs already in utxo set", all with RPC_VERIFY_ALREADY_IN_CHAIN = -27 where
@@ -287,8 +290,14 @@ impl<K: Clone + Eq> ElectrumWatcher<K> {
         tracing::info!(url = %self.config.url, height = header.height, "electrum connected");
         events.extend(self.on_header(header.height, &header.header));
         let scripts: Vec<ScriptBuf> = self.statuses.keys().cloned().collect();
-        for s in scripts {
-            self.subscribe(&s, events)?;
+        for chunk in scripts.chunks(SUBSCRIBE_BATCH) {
+            let r = self
+                .client()?
+                .batch_script_subscribe(chunk.iter().map(|s| s.as_script()));
+            let statuses = r.map_err(|e| self.fail(e))?;
+            for (script, status) in chunk.iter().zip(statuses) {
+                self.on_status(script, status, false, events)?;
+            }
         }
         Ok(())
     }

@@ -465,13 +465,22 @@ fn work_per_block_does_not_grow_with_the_htlcs_watched() {
             assert!(polls < 100, "tip never arrived");
         }
     }
+    // A reconnect re-subscribes all 60 in one batch; none changed, so none is fetched.
+    env.watcher.disconnect();
+    let ev = env.watcher.poll().unwrap();
+    assert!(ev.is_empty(), "{ev:?}");
+    let reconnect = env.watcher.calls_made();
+    assert!(
+        reconnect <= 5,
+        "{reconnect} calls to reconnect with 60 HTLCs"
+    );
     for p in &all {
         env.watcher.unwatch(p);
     }
     assert_eq!(env.watcher.watched(), 0);
     eprintln!(
         "60 HTLCs watched: {subscribed} calls to connect and subscribe, then 5 blocks seen in \
-         {polls} polls of 1 call each"
+         {polls} polls of 1 call each, {reconnect} calls to reconnect"
     );
 }
 
