@@ -241,7 +241,7 @@ pub fn sign_ladder(
         .iter()
         .map(|&rate| {
             let (tx, _, _) = spend::plan(utxo, Branch::Claim, dest, rate, OWN_SIG_MAX_LEN)?;
-            let signature = spend::sign(&secp, &tx, utxo, claim_key);
+            let signature = spend::sign(&secp, &tx, utxo, claim_key)?;
             Ok(LadderRung { tx, signature })
         })
         .collect::<Result<_, SpendError>>()?;
@@ -298,15 +298,11 @@ pub fn verify_ladder(
                 cap: policy.max_fee,
             });
         }
-        if r.signature.sighash_type != EcdsaSighashType::All
-            || secp
-                .verify_ecdsa(
-                    &spend::sighash(tx, utxo),
-                    &r.signature.signature,
-                    &utxo.params.claim_pubkey(),
-                )
-                .is_err()
-        {
+        let signed = spend::sighash(tx, utxo).is_some_and(|msg| {
+            secp.verify_ecdsa(&msg, &r.signature.signature, &utxo.params.claim_pubkey())
+                .is_ok()
+        });
+        if r.signature.sighash_type != EcdsaSighashType::All || !signed {
             return Err(LadderError::BadSignature { rung });
         }
         // The weight of the completed claim, with this signature's real length.

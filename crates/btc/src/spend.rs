@@ -97,6 +97,9 @@ pub enum SpendError {
         /// The destination script's dust limit (Core's 3 sat/vB rule).
         dust: Sats,
     },
+    /// The transaction to sign has no input 0 (never for the transactions built here).
+    #[error("no input to sign")]
+    NoInput,
     /// The fee computation overflowed (an absurd fee rate).
     #[error("fee rate {0} overflows")]
     FeeOverflow(FeeRate),
@@ -202,13 +205,12 @@ pub(crate) fn plan(
 }
 
 /// The BIP143 sighash of input 0 with `SIGHASH_ALL`.
-pub(crate) fn sighash(tx: &Transaction, utxo: &HtlcUtxo) -> Message {
+pub(crate) fn sighash(tx: &Transaction, utxo: &HtlcUtxo) -> Option<Message> {
     let script = utxo.params.witness_script();
     let hash = SighashCache::new(tx)
         .p2wsh_signature_hash(0, &script, to_amount(utxo.amount), EcdsaSighashType::All)
-        // Only fails for an input index out of range; `unsigned` always has input 0.
-        .map_or([0u8; 32], |h| h.to_byte_array());
-    Message::from_digest(hash)
+        .ok()?;
+    Some(Message::from_digest(hash.to_byte_array()))
 }
 
 /// Signs input 0 with a low-R signature and `SIGHASH_ALL`.
@@ -217,11 +219,12 @@ pub(crate) fn sign<C: Signing>(
     tx: &Transaction,
     utxo: &HtlcUtxo,
     key: &SecretKey,
-) -> ecdsa::Signature {
-    ecdsa::Signature {
-        signature: secp.sign_ecdsa_low_r(&sighash(tx, utxo), key),
+) -> Result<ecdsa::Signature, SpendError> {
+    let msg = sighash(tx, utxo).ok_or(SpendError::NoInput)?;
+    Ok(ecdsa::Signature {
+        signature: secp.sign_ecdsa_low_r(&msg, key),
         sighash_type: EcdsaSighashType::All,
-    }
+    })
 }
 
 /// Builds and signs a spend of `branch`.
@@ -247,7 +250,7 @@ pub(crate) fn build(
         return Err(SpendError::WrongSecret);
     }
     let (mut tx, fee, weight) = plan(utxo, branch, dest, fee_rate, OWN_SIG_MAX_LEN)?;
-    let sig = sign(&secp, &tx, utxo, key).to_vec();
+    let sig = sign(&secp, &tx, utxo, key)?.to_vec();
     tx.input[0].witness = witness(&utxo.params, &sig, secret.map(|s| &s.expose()[..]));
     Ok(SignedSpend {
         tx,
