@@ -1,0 +1,368 @@
+//! Chain watchers and the deadline sweep: how chain facts and the passing of time reach the
+//! state machine.
+//!
+//! Owns the watcher-facing trait [`ChainSource`] (the Bitcoin and Ethereum adapters implement
+//! it), the loop that turns a source's updates into core events, and the lease that keeps one
+//! watcher per chain active across replicas. A watcher's cost per block is the number of
+//! observations in that block (each routed by one index lookup on a hashlock or lock id), never
+//! the number of swaps in flight; time-driven work goes through the sweep, which reads only
+//! swaps whose deadline has passed (a partial index). This module must never advance a cursor
+//! past observations it has not committed, and never write with a fencing token it no longer
+//! holds.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crosslock_core::amount::Amount;
+use crosslock_core::chain::{Chain, LockId, TxId};
+use crosslock_core::finality::Depth;
+use crosslock_core::swap::{Event, Side, SpendKind};
+use crosslock_core::time::{BtcHeight, Clock, UnixTime};
+use thiserror::Error;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::engine::Engine;
+use crate::metrics as m;
+use crate::store::{Input, StoreError, now_unix};
+
+/// A chain adapter failed (node down, bad response). The watcher retries.
+#[derive(Debug, Error)]
+#[error("chain source: {0}")]
+pub struct SourceError(pub String);
+
+/// Something a chain adapter saw. Locks are found by hashlock the first time (the escrow's
+/// `Locked` log carries it; the Bitcoin adapter maps its P2WSH scripts to hashlocks), and by
+/// lock id after that.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observation {
+    /// A lock paying a swap's hashlock, or the same lock deeper.
+    LockSeen {
+        /// The swap's hashlock.
+        hashlock: [u8; 32],
+        /// Outpoint or escrow id.
+        lock: LockId,
+        /// What it holds.
+        amount: Amount,
+        /// How deep.
+        depth: Depth,
+    },
+    /// A lock is shallower than reported, or gone.
+    LockUnconfirmed {
+        /// The lock.
+        lock: LockId,
+        /// New depth, `None` if gone.
+        depth: Option<Depth>,
+    },
+    /// A spend of a lock (matched by outpoint / escrow id).
+    SpendSeen {
+        /// The lock.
+        lock: LockId,
+        /// The spending transaction.
+        tx: TxId,
+        /// Claim (with the secret read from the witness or log) or refund.
+        kind: SpendKind,
+        /// How deep.
+        depth: Depth,
+    },
+    /// A spend reorged or evicted.
+    SpendUnconfirmed {
+        /// The lock.
+        lock: LockId,
+        /// The spending transaction.
+        tx: TxId,
+        /// New depth, `None` if gone.
+        depth: Option<Depth>,
+    },
+}
+
+/// One step of a chain: its new head and what happened to watched locks up to it. After a
+/// reorg, `height` may be lower than the cursor and the observations move locks back.
+#[derive(Debug, Clone)]
+pub struct ChainUpdate {
+    /// Height of the new head.
+    pub height: u64,
+    /// Hash of the new head.
+    pub hash: Vec<u8>,
+    /// Timestamp of the new head (unix seconds).
+    pub time: u64,
+    /// What changed.
+    pub observations: Vec<Observation>,
+}
+
+/// The future a source returns.
+pub type SourceFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<ChainUpdate>, SourceError>> + Send + 'a>>;
+
+/// What a chain adapter provides to the watcher.
+pub trait ChainSource: Send + 'static {
+    /// Which chain.
+    fn chain(&self) -> Chain;
+    /// The next update after the committed cursor `(height, hash)` (`None`: start from the
+    /// adapter's configured start). `Ok(None)`: nothing new yet. The adapter resolves reorgs
+    /// against the cursor's hash and reports them as `*Unconfirmed` observations.
+    fn next(&mut self, cursor: Option<(u64, Vec<u8>)>) -> SourceFuture<'_>;
+}
+
+fn chain_name(c: Chain) -> &'static str {
+    match c {
+        Chain::Bitcoin => "bitcoin",
+        Chain::Ethereum => "ethereum",
+    }
+}
+
+fn side_of(name: &str) -> Side {
+    if name == "src" { Side::Src } else { Side::Dst }
+}
+
+/// Route an observation to its swap and turn it into a core event.
+async fn route(
+    engine: &Engine,
+    chain: Chain,
+    o: &Observation,
+) -> Result<Option<(crosslock_core::secret::SwapId, Event)>, StoreError> {
+    let store = &engine.store;
+    Ok(match o {
+        Observation::LockSeen {
+            hashlock,
+            lock,
+            amount,
+            depth,
+        } => {
+            let Some((id, direction)) = store.swap_of_hashlock(hashlock).await? else {
+                return Ok(None);
+            };
+            let src_chain = if direction == "BtcToEth" {
+                Chain::Bitcoin
+            } else {
+                Chain::Ethereum
+            };
+            let side = if chain == src_chain {
+                Side::Src
+            } else {
+                Side::Dst
+            };
+            Some((
+                id,
+                Event::LockSeen {
+                    side,
+                    lock: *lock,
+                    amount: *amount,
+                    depth: *depth,
+                    seen_at: UnixTime(now_unix()),
+                },
+            ))
+        }
+        Observation::LockUnconfirmed { lock, depth } => {
+            store.swap_of_lock(lock).await?.map(|(id, side)| {
+                (
+                    id,
+                    Event::LockUnconfirmed {
+                        side: side_of(&side),
+                        lock: *lock,
+                        depth: *depth,
+                    },
+                )
+            })
+        }
+        Observation::SpendSeen {
+            lock,
+            tx,
+            kind,
+            depth,
+        } => store.swap_of_lock(lock).await?.map(|(id, side)| {
+            (
+                id,
+                Event::SpendSeen {
+                    side: side_of(&side),
+                    lock: *lock,
+                    tx: *tx,
+                    kind: kind.clone(),
+                    depth: *depth,
+                },
+            )
+        }),
+        Observation::SpendUnconfirmed { lock, tx, depth } => {
+            store.swap_of_lock(lock).await?.map(|(id, side)| {
+                (
+                    id,
+                    Event::SpendUnconfirmed {
+                        side: side_of(&side),
+                        lock: *lock,
+                        tx: *tx,
+                        depth: *depth,
+                    },
+                )
+            })
+        }
+    })
+}
+
+/// Apply one update: every observation, then the cursor (fenced). `Ok(false)`: the lease was
+/// lost and nothing after the observations was written.
+pub async fn apply_update(
+    engine: &Engine,
+    chain: Chain,
+    u: &ChainUpdate,
+    fencing: i64,
+) -> Result<bool, StoreError> {
+    let name = chain_name(chain);
+    let mut clock: Clock = engine.store.clock().await?;
+    match chain {
+        Chain::Bitcoin => clock.btc_tip = BtcHeight(u32::try_from(u.height).unwrap_or(u32::MAX)),
+        Chain::Ethereum => clock.eth_time = UnixTime(u.time),
+    }
+    for o in &u.observations {
+        let Some((id, event)) = route(engine, chain, o).await? else {
+            debug!(chain = name, "observation for no known swap");
+            continue;
+        };
+        let mut input = Input::new(event, format!("chain:{name}"));
+        input.clock = Some(clock);
+        match engine.apply_retrying(id, &input).await {
+            Ok(_) => {}
+            // The core refused it: record and move on; the chain must not stall on one swap.
+            Err(StoreError::Transition(e)) => {
+                warn!(chain = name, swap_id = %hex::encode(id.0), error = %e, "observation refused");
+                m::watcher_error(name);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let advanced = engine
+        .store
+        .advance_cursor(name, u.height, &u.hash, u.time, fencing)
+        .await?;
+    #[allow(clippy::cast_precision_loss)]
+    m::head_lag(name, now_unix().saturating_sub(u.time) as f64);
+    Ok(advanced)
+}
+
+/// Run one chain's watcher until shutdown: standby until the lease is won, then follow the
+/// source, renewing the lease before every step.
+pub async fn run_watcher(
+    engine: Engine,
+    mut source: Box<dyn ChainSource>,
+    lease_ttl: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let chain = source.chain();
+    let name = chain_name(chain);
+    let lease = format!("watcher:{name}");
+    let pause = lease_ttl / 3;
+    loop {
+        if *shutdown.borrow() {
+            let _ = engine.store.release_lease(&lease, &engine.replica).await;
+            return;
+        }
+        let token = match engine
+            .store
+            .acquire_lease(&lease, &engine.replica, lease_ttl)
+            .await
+        {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                debug!(chain = name, "standby: another replica watches");
+                sleep_or_stop(pause, &mut shutdown).await;
+                continue;
+            }
+            Err(e) => {
+                warn!(chain = name, error = %e, "lease failed");
+                m::watcher_error(name);
+                sleep_or_stop(pause, &mut shutdown).await;
+                continue;
+            }
+        };
+        let cursor = match engine.store.cursor(name).await {
+            Ok(c) => c.map(|(h, hash, _)| (h, hash)),
+            Err(e) => {
+                warn!(chain = name, error = %e, "cursor read failed");
+                m::watcher_error(name);
+                sleep_or_stop(pause, &mut shutdown).await;
+                continue;
+            }
+        };
+        let next = tokio::select! {
+            _ = shutdown.changed() => continue,
+            n = tokio::time::timeout(pause, source.next(cursor)) => n,
+        };
+        match next {
+            Err(_) | Ok(Ok(None)) => {}
+            Ok(Ok(Some(u))) => match apply_update(&engine, chain, &u, token).await {
+                Ok(true) => debug!(chain = name, height = u.height, "cursor advanced"),
+                Ok(false) => warn!(chain = name, "lease lost mid-update; standing by"),
+                Err(e) => {
+                    warn!(chain = name, error = %e, "update failed; will retry");
+                    m::watcher_error(name);
+                    sleep_or_stop(pause, &mut shutdown).await;
+                }
+            },
+            Ok(Err(e)) => {
+                warn!(chain = name, error = %e, "source failed");
+                m::watcher_error(name);
+                sleep_or_stop(pause, &mut shutdown).await;
+            }
+        }
+    }
+}
+
+async fn sleep_or_stop(d: Duration, shutdown: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        _ = shutdown.changed() => {}
+        () = tokio::time::sleep(d) => {}
+    }
+}
+
+/// Tick every swap whose next deadline has passed, in batches. Returns how many were ticked.
+pub async fn sweep_once(engine: &Engine, batch: i64) -> Result<usize, StoreError> {
+    let now = now_unix();
+    let ids = engine.store.due_swaps(now, batch).await?;
+    let clock = engine.store.clock().await?;
+    let mut n = 0;
+    for id in ids {
+        let input = Input::new(Event::Tick { clock }, "clock");
+        match engine.apply_retrying(id, &input).await {
+            Ok(_) => n += 1,
+            Err(StoreError::Transition(e)) => {
+                warn!(swap_id = %hex::encode(id.0), error = %e, "tick refused");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Run the deadline sweep (one replica at a time, by lease) and refresh the state gauges.
+pub async fn run_sweeper(
+    engine: Engine,
+    every: Duration,
+    lease_ttl: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        match engine
+            .store
+            .acquire_lease("sweeper", &engine.replica, lease_ttl)
+            .await
+        {
+            Ok(Some(_)) => match sweep_once(&engine, 500).await {
+                Ok(0) => {}
+                Ok(n) => info!(swaps = n, "deadline sweep ticked swaps"),
+                Err(e) => warn!(error = %e, "deadline sweep failed"),
+            },
+            Ok(None) => {}
+            Err(e) => warn!(error = %e, "sweeper lease failed"),
+        }
+        if let Ok(counts) = engine.store.count_by_state().await {
+            m::swaps_by_state(&counts);
+        }
+        tokio::select! {
+            _ = shutdown.changed() => {
+                let _ = engine.store.release_lease("sweeper", &engine.replica).await;
+                return;
+            }
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
