@@ -103,7 +103,16 @@ pub trait ChainSource: Send + 'static {
     /// adapter's configured start). `Ok(None)`: nothing new yet. The adapter resolves reorgs
     /// against the cursor's hash and reports them as `*Unconfirmed` observations.
     fn next(&mut self, cursor: Option<(u64, Vec<u8>)>) -> SourceFuture<'_>;
+    /// Called after the update returned by `next` and the relayer's cursor are committed, so an
+    /// adapter that keeps its own cursor (the Ethereum watcher's reorg checkpoints) persists it
+    /// only then. A crash before this replays the update, which the state machine absorbs.
+    fn commit(&mut self) -> CommitFuture<'_> {
+        Box::pin(async { Ok(()) })
+    }
 }
+
+/// The future [`ChainSource::commit`] returns.
+pub type CommitFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SourceError>> + Send + 'a>>;
 
 fn chain_name(c: Chain) -> &'static str {
     match c {
@@ -290,7 +299,13 @@ pub async fn run_watcher(
         match next {
             Err(_) | Ok(Ok(None)) => {}
             Ok(Ok(Some(u))) => match apply_update(&engine, chain, &u, token).await {
-                Ok(true) => debug!(chain = name, height = u.height, "cursor advanced"),
+                Ok(true) => {
+                    debug!(chain = name, height = u.height, "cursor advanced");
+                    if let Err(e) = source.commit().await {
+                        warn!(chain = name, error = %e, "source commit failed; update will replay");
+                        m::watcher_error(name);
+                    }
+                }
                 Ok(false) => warn!(chain = name, "lease lost mid-update; standing by"),
                 Err(e) => {
                     warn!(chain = name, error = %e, "update failed; will retry");
