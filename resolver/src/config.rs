@@ -304,6 +304,11 @@ pub struct Config {
     pub signer: SignerLimits,
     /// Order policy.
     pub policy: PolicyConfig,
+    /// Test-only kill point: the process aborts right after persisting this kind of
+    /// transaction (`lock`, `claim_src`, `claim_dst`, `refund_dst`, `refund_src`), before
+    /// broadcasting it. Never read from the file, never shown.
+    #[serde(skip)]
+    pub failpoint: Option<String>,
 }
 
 impl Default for Config {
@@ -323,6 +328,7 @@ impl Default for Config {
             tls: Tls::default(),
             signer: SignerLimits::default(),
             policy: PolicyConfig::default(),
+            failpoint: None,
         }
     }
 }
@@ -499,6 +505,9 @@ pub struct Overrides {
     /// Refuse every signature.
     #[arg(long, env = "RESOLVER_KILL_SWITCH", global = true)]
     pub kill_switch: Option<bool>,
+    /// Test-only: abort right after persisting this kind of transaction.
+    #[arg(long, env = "RESOLVER_FAILPOINT", hide = true, global = true)]
+    pub failpoint: Option<String>,
 }
 
 impl Overrides {
@@ -550,6 +559,7 @@ impl Overrides {
         set(&mut c.server.metrics_addr, self.metrics_addr);
         set(&mut c.server.grpc_addr, self.grpc_addr);
         set(&mut c.signer.kill_switch, self.kill_switch);
+        some(&mut c.failpoint, self.failpoint.clone());
         c.network()?;
         Ok(c)
     }

@@ -28,9 +28,16 @@ async fn main() -> anyhow::Result<()> {
         Command::Run => {
             init_logs(config.log_json);
             config.check().context("invalid configuration")?;
-            crosslock_resolver::run(config, shutdown_signal())
-                .await
-                .context("resolver failed")
+            match crosslock_resolver::run(config, shutdown_signal()).await {
+                // A test's failpoint: die like a SIGKILL, with nothing cleaned up.
+                Err(crosslock_resolver::service::ServiceError::Exec(
+                    crosslock_resolver::executor::ExecError::SimulatedCrash(what),
+                )) => {
+                    tracing::error!(%what, "failpoint reached after persisting; aborting");
+                    std::process::abort()
+                }
+                other => other.context("resolver failed"),
+            }
         }
     }
 }

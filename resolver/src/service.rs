@@ -19,8 +19,9 @@ use tracing::{info, warn};
 
 use crate::config::{Config, EthSignerKind};
 use crate::db::{self, DbError, PgTxStore};
-use crate::executor::{BtcFees, BtcSide, EthSide, ExecError, Executor, Fence};
+use crate::executor::{BtcFees, BtcSide, CrashPoint, EthSide, ExecError, Executor, Fence};
 use crate::metrics as m;
+use crate::policy::SignKind;
 use crate::policy::{Identity, SignerPolicy};
 use crosslock_btc::wallet::ResolverWallet;
 
@@ -216,6 +217,36 @@ pub fn btc_side(config: &Config) -> Result<Option<BtcSide>, ServiceError> {
     }))
 }
 
+/// Publishes inventory, its floors, and pending claims with their deadlines.
+pub async fn observe<P: Provider + Clone>(
+    r: &Resolver<P>,
+    floors: &std::collections::BTreeMap<String, u128>,
+) -> Result<(), ServiceError> {
+    let floor = |asset: &str, unit: f64| floors.get(asset).map_or(0.0, |f| *f as f64 / unit);
+    if let Some(eth) = &r.exec.eth {
+        let wei = eth
+            .provider
+            .get_balance(eth.sender.address())
+            .await
+            .map_err(|e| ServiceError::Eth(e.to_string()))?;
+        let wei: f64 = wei.to_string().parse().unwrap_or(f64::NAN);
+        m::inventory("eth", wei / 1e18, floor("eth", 1e18));
+    }
+    if let Some(btc) = &r.exec.btc {
+        let b = btc.wallet.balance();
+        m::inventory("btc", b.confirmed.0 as f64 / 1e8, floor("btc", 1e8));
+    }
+    let mut swaps = Vec::new();
+    for id in db::open_swaps(&r.exec.pool).await? {
+        if let Some(l) = db::load_swap(&r.exec.pool, id).await? {
+            swaps.push(l.swap);
+        }
+    }
+    metrics::gauge!(m::SWAPS_IN_FLIGHT).set(swaps.len() as f64);
+    m::publish_claims(&m::claims_view(&swaps));
+    Ok(())
+}
+
 /// Who this resolver is, for the signer policy.
 pub fn identity<P: Provider>(
     config: &Config,
@@ -276,10 +307,30 @@ pub async fn run(
     )
     .await?;
     let policy = signer_policy(&config)?;
+    let floors = crate::policy::OrderPolicy::from_config(&config.policy)
+        .map_err(|e| ServiceError::Config(e.to_string()))?
+        .inventory_floor;
     metrics::gauge!(m::PAUSED).set(if config.paused { 1.0 } else { 0.0 });
     if config.relayer_url.is_none() {
         warn!("no relayer_url: no orders will arrive; only swaps already recorded are finished");
     }
+    let failpoint = config
+        .failpoint
+        .as_deref()
+        .map(|f| {
+            [
+                SignKind::LockDst,
+                SignKind::ClaimSrc,
+                SignKind::ClaimDst,
+                SignKind::RefundDst,
+                SignKind::RefundSrc,
+            ]
+            .into_iter()
+            .find(|k| k.name() == f)
+            .map(CrashPoint::AfterPersist)
+            .ok_or_else(|| ServiceError::Config(format!("unknown failpoint {f:?}")))
+        })
+        .transpose()?;
     let lease_name = format!("wallet:{}", config.wallet_name);
     let ttl = Duration::from_secs(config.leader.lease_ttl_secs);
     let renew = Duration::from_secs(config.leader.lease_renew_secs);
@@ -305,10 +356,13 @@ pub async fn run(
                                 name: lease_name.clone(),
                                 token: Some(token),
                             },
-                            crash: None,
+                            crash: failpoint,
                         },
                     };
                     if let Err(e) = r.resume().await {
+                        if matches!(e, ExecError::SimulatedCrash(_)) {
+                            return Err(e.into());
+                        }
                         warn!(error = %e, "resume incomplete; retrying next round");
                     }
                     resolver = Some(r);
@@ -318,6 +372,9 @@ pub async fn run(
                         warn!(error = %e, "outbox follow-up failed");
                     }
                     if let Err(e) = r.resume().await {
+                        if matches!(e, ExecError::SimulatedCrash(_)) {
+                            return Err(e.into());
+                        }
                         warn!(error = %e, "due actions failed; retrying next round");
                     }
                 }
@@ -335,8 +392,10 @@ pub async fn run(
                 metrics::gauge!(m::IS_LEADER).set(0.0);
             }
         }
-        if let Ok(open) = db::open_swaps(&pool).await {
-            metrics::gauge!(m::SWAPS_IN_FLIGHT).set(open.len() as f64);
+        if let Some(r) = &resolver
+            && let Err(e) = observe(r, &floors).await
+        {
+            warn!(error = %e, "metrics refresh failed");
         }
         tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
