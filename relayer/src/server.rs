@@ -176,15 +176,23 @@ pub async fn run_with_sources(
     } else {
         EthAddress::parse(&config.escrow_contract).ok()
     };
+    let (stop_tx, stop_rx) = watch::channel(false);
     let ctx = Ctx {
         engine: engine.clone(),
         network,
         quote: Arc::new(config.quote.clone()),
         escrow,
         rate_limit: config.limits.rate_limit_per_minute,
+        shutdown: stop_rx.clone(),
     };
+    info!(
+        public = ?listeners.public.local_addr().ok(),
+        resolver = ?listeners.resolver.local_addr().ok(),
+        admin = ?listeners.admin.local_addr().ok(),
+        metrics = ?listeners.metrics.local_addr().ok(),
+        "listening"
+    );
     let handle = crate::metrics::install();
-    let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop_tx.send(true);

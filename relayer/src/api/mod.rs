@@ -36,6 +36,9 @@ pub struct Ctx {
     pub escrow: Option<EthAddress>,
     /// Calls per minute per client on the public listener.
     pub rate_limit: u64,
+    /// Becomes `true` at shutdown: open streams end so that graceful shutdown does not wait on
+    /// clients that never hang up.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// `INVALID_ARGUMENT` naming the field.

@@ -350,6 +350,7 @@ impl SwapService for Public {
         let store = self.ctx.engine.store.clone();
         let key = r.swap_id.clone();
         let mut last = r.after_version;
+        let mut shutdown = self.ctx.shutdown.clone();
         tokio::spawn(async move {
             let send = |s: pb::Swap, event: String, last: &mut u64| {
                 let done = is_terminal(&s);
@@ -377,6 +378,7 @@ impl SwapService for Public {
             loop {
                 let next = tokio::select! {
                     () = tx.closed() => return,
+                    _ = shutdown.changed() => return,
                     m = updates.recv() => match m {
                         Ok(u) => match u.swap {
                             Some(s) if s.swap_id == key => Some((s, u.event)),

@@ -194,6 +194,7 @@ impl ResolverService for Resolvers {
         let mut updates = self.ctx.engine.cache.subscribe_local();
         let (tx, rx) = mpsc::channel(64);
         let ctx = self.ctx.clone();
+        let mut shutdown = self.ctx.shutdown.clone();
         info!(resolver = %me, "resolver subscribed");
         tokio::spawn(async move {
             let store = &ctx.engine.store;
@@ -223,6 +224,7 @@ impl ResolverService for Resolvers {
             loop {
                 let u = tokio::select! {
                     () = tx.closed() => return,
+                    _ = shutdown.changed() => return,
                     m = updates.recv() => m,
                 };
                 let s = match u {

@@ -259,7 +259,11 @@ impl Relayer {
             let _ = s.send(());
         }
         if let Some(t) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+            // Open watch and resolver streams must not hold graceful shutdown up.
+            tokio::time::timeout(Duration::from_secs(5), t)
+                .await
+                .expect("the relayer stops within 5 s")
+                .expect("the relayer task ends cleanly");
         }
     }
 }
