@@ -37,8 +37,13 @@ struct Env {
 }
 
 async fn env() -> Env {
+    env_with(|_| {}).await
+}
+
+async fn env_with(tweak: impl FnOnce(&mut crosslock_relayer::config::Config)) -> Env {
     let db = TestDb::new().await;
-    let config = test_config(&db.url, &redis_url());
+    let mut config = test_config(&db.url, &redis_url());
+    tweak(&mut config);
     let replica = config.replica.clone();
     let prefix = config.redis_prefix.clone();
     let relayer = Relayer::start(config).await;
@@ -1559,5 +1564,43 @@ async fn grpc_web_cors_allows_only_listed_origins_and_metrics_are_exported() {
     ] {
         assert!(m.contains(name), "metrics lack {name}");
     }
+    e.relayer.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn oversized_messages_and_callers_over_the_rate_limit_are_refused() {
+    let mut e = env_with(|c| {
+        c.limits.rate_limit_per_minute = 5;
+        c.limits.max_message_bytes = 64 * 1024;
+    })
+    .await;
+    let before = table_counts(&e.store).await;
+    // A message over the listener's limit is refused before any handler runs.
+    let big = rpb::ReportTxRequest {
+        swap_id: "0".repeat(32),
+        chain: 1,
+        kind: 1,
+        tx_id: vec![1; 32],
+        raw_tx: vec![0; 65 * 1024],
+    };
+    let err = e.resolver.report_tx(res1(big)).await.unwrap_err();
+    assert!(
+        matches!(err.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "{err:?}"
+    );
+    // Five quotes a minute from one address, then RESOURCE_EXHAUSTED.
+    for _ in 0..5 {
+        e.public.get_quote(quote_req()).await.unwrap();
+    }
+    let err = e.public.get_quote(quote_req()).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    let quotes: i64 = sqlx::query_scalar("SELECT count(*) FROM quotes")
+        .fetch_one(e.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        quotes,
+        before.iter().find(|(t, _)| t == "quotes").unwrap().1 + 5
+    );
     e.relayer.stop().await;
 }
