@@ -7,6 +7,7 @@
 //! in this module acts on an action; callers act only after `apply` returned, i.e. after commit.
 //! It must never update or delete a `swap_events` row (a trigger refuses it anyway).
 
+use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crosslock_core::chain::LockId;
@@ -18,7 +19,7 @@ use crosslock_proto::public::v1 as pb;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 use thiserror::Error;
 
@@ -59,6 +60,11 @@ pub enum StoreError {
     #[error("the lock already belongs to another swap")]
     LockTaken,
 }
+
+/// The Postgres schema that holds every relayer table.
+pub const SCHEMA: &str = "relayer";
+/// Longest any one statement may run; well under the default 10 s call deadline.
+const STATEMENT_TIMEOUT_MS: &str = "5000";
 
 /// The embedded migrations (no `DATABASE_URL` or macros at build time).
 pub fn migrator() -> Migrator {
@@ -300,12 +306,18 @@ fn clock_newer(record: &Clock, now: &Clock) -> bool {
 }
 
 impl Store {
-    /// Connect with a bounded pool.
+    /// Connect with a bounded pool, the relayer's own schema first on the search path (so it
+    /// can share a database with the resolver, which has its own), and a statement timeout so
+    /// that no call waits on Postgres longer than its gRPC deadline.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        let options = PgConnectOptions::from_str(url)?.options([
+            ("search_path", SCHEMA),
+            ("statement_timeout", STATEMENT_TIMEOUT_MS),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
-            .connect(url)
+            .connect_with(options)
             .await?;
         Ok(Store { pool })
     }
@@ -320,8 +332,12 @@ impl Store {
         &self.pool
     }
 
-    /// Apply pending migrations.
+    /// Create the schema and apply pending migrations (under sqlx's advisory lock, so replicas
+    /// starting together are safe).
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+            .execute(&self.pool)
+            .await?;
         migrator()
             .run(&self.pool)
             .await
