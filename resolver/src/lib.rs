@@ -9,7 +9,8 @@
 //!
 //! Modules: [`config`] (layered settings), [`stored`] (the on-disk event format), [`db`]
 //! (schema, outboxes, lease), [`policy`] (orders and signatures, pure), [`executor`] (actions
-//! to transactions), [`orders`] (offers answered per policy), [`metrics`] (Prometheus),
+//! to transactions), [`orders`] (offers answered per policy), [`relayer`] (the gRPC client
+//! over mTLS), [`metrics`] (Prometheus),
 //! [`service`] (the run loop).
 
 #[cfg(test)]
@@ -21,6 +22,7 @@ pub mod executor;
 pub mod metrics;
 pub mod orders;
 pub mod policy;
+pub mod relayer;
 pub mod service;
 pub mod stored;
 

@@ -10,6 +10,7 @@ use crosslock_resolver::config::{Cli, Command, ConfigAction};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    crosslock_resolver::relayer::install_crypto();
     let cli = Cli::parse();
     let config = cli
         .overrides

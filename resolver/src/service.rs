@@ -311,9 +311,13 @@ pub async fn run(
         .map_err(|e| ServiceError::Config(e.to_string()))?
         .inventory_floor;
     metrics::gauge!(m::PAUSED).set(if config.paused { 1.0 } else { 0.0 });
-    if config.relayer_url.is_none() {
-        warn!("no relayer_url: no orders will arrive; only swaps already recorded are finished");
-    }
+    // The gRPC client (`relayer::answer_offers`) answers offers, but the relayer's swap updates
+    // are not yet turned into this resolver's events; until they are, the run loop does not
+    // take orders it could not carry out. It finishes every swap already in its log.
+    warn!(
+        relayer_url = config.relayer_url.as_deref().unwrap_or(""),
+        "not subscribing to the relayer yet; finishing the swaps already recorded"
+    );
     let failpoint = config
         .failpoint
         .as_deref()
