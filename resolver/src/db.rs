@@ -419,6 +419,18 @@ pub mod btc_outbox {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Marks every row of a terminal swap final: its spends are settled (the core decided so),
+    /// so nothing is re-broadcast for it any more. Returns how many rows changed.
+    pub async fn finalize_terminal(pool: &PgPool) -> Result<u64, DbError> {
+        let done = sqlx::query(
+            "UPDATE btc_outbox SET state = 'final', updated_at = now()
+             WHERE state <> 'final' AND swap_id IN (SELECT swap_id FROM swaps WHERE terminal)",
+        )
+        .execute(pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Records where the row stands on chain.
     pub async fn set_state(pool: &PgPool, key: &str, state: &str) -> Result<(), DbError> {
         sqlx::query("UPDATE btc_outbox SET state = $2, updated_at = now() WHERE key = $1")

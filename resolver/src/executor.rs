@@ -667,6 +667,7 @@ impl<P: Provider + Clone> Executor<P> {
             info!(count = sent.len(), "ethereum outbox re-broadcast");
         }
         if self.btc.is_some() {
+            btc_outbox::finalize_terminal(&self.pool).await?;
             for row in btc_outbox::open(&self.pool).await? {
                 if row.state == "pending"
                     && let Err(e) = self.broadcast_btc(&row)
@@ -696,6 +697,12 @@ impl<P: Provider + Clone> Executor<P> {
         if let Some(eth) = self.eth.as_mut() {
             for e in eth.sender.poll().await? {
                 info!(key = %e.key, nonce = e.nonce, state = ?e.state, "ethereum outbox entry changed");
+                if let TxState::Mined { hash, .. } = e.state
+                    && let Ok(Some(r)) = eth.provider.get_transaction_receipt(hash).await
+                {
+                    let wei = u128::from(r.gas_used).saturating_mul(r.effective_gas_price);
+                    m::fee_spent("ethereum", wei as f64 / 1e18);
+                }
             }
         }
         Ok(())

@@ -129,8 +129,11 @@ async fn one_swap(w: &World, crash: Option<SignKind>) {
         2,
         "two ethereum transactions for this swap"
     );
+    // Once the swap is terminal its outbox rows are final: nothing is re-broadcast for it.
+    r.resume().await.unwrap();
     let rows = db::btc_outbox::of_swap(&r.exec.pool, id).await.unwrap();
     assert_eq!(rows.len(), 1, "one bitcoin transaction for this swap");
+    assert_eq!(rows[0].state, "final");
     eprintln!(
         "btc->eth swap {id} kill={:?}: Completed in {:.1}s (eth nonces {nonce_before}..{nonce_after}, btc claim {})",
         crash.map(SignKind::name),
