@@ -262,18 +262,52 @@ pub fn identity<P: Provider>(
     }
 }
 
-/// Health for Docker's HEALTHCHECK: the metrics listener answers.
-pub async fn healthcheck(config: &Config) -> Result<(), std::io::Error> {
-    let mut addr = config.server.metrics_addr;
+/// Docker's HEALTHCHECK: asks the local `grpc.health.v1.Health` for the whole server (`""`).
+pub async fn healthcheck(config: &Config) -> Result<(), ServiceError> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let mut addr = config.server.grpc_addr;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(addr))
+    let unhealthy = |e: String| ServiceError::Io(std::io::Error::other(e));
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| unhealthy(e.to_string()))?
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(3))
+        .connect()
         .await
-        .map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::TimedOut, "metrics port timed out")
-        })??;
-    Ok(())
+        .map_err(|e| unhealthy(e.to_string()))?;
+    let status = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .map_err(|e| unhealthy(e.to_string()))?
+        .into_inner()
+        .status;
+    if status == ServingStatus::Serving as i32 {
+        Ok(())
+    } else {
+        Err(unhealthy(format!("health status {status}")))
+    }
+}
+
+/// Serves gRPC health (plaintext, for the kubelet's probes) until `stop`. A standby is
+/// healthy too: holding the lease is not part of health.
+fn serve_health(addr: std::net::SocketAddr, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    tokio::spawn(async move {
+        let r = tonic::transport::Server::builder()
+            .add_service(health)
+            .serve_with_shutdown(addr, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::error!(%addr, error = %e, "health listener failed");
+        }
+    });
 }
 
 /// Runs the resolver until `shutdown` resolves: metrics, database, the lease, and the executors
@@ -295,6 +329,7 @@ pub async fn run(
         .await?;
         info!(%bound, "metrics listening");
     }
+    serve_health(config.server.grpc_addr, stop_rx.clone());
     let url = config
         .postgres
         .url

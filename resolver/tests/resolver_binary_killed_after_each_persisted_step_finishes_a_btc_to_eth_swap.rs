@@ -24,6 +24,7 @@ use support::*;
 struct Files {
     dir: tempfile::TempDir,
     metrics_port: u16,
+    grpc_port: u16,
 }
 
 fn files(w: &World) -> Files {
@@ -46,12 +47,14 @@ fn files(w: &World) -> Files {
          [bitcoin]\nfee_rate_sat_vb = 2\nmax_fee_rate_sat_vb = 60\n",
     )
     .unwrap();
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    Files { dir, metrics_port }
+    // Both held until both are chosen, so the two ports differ.
+    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    Files {
+        dir,
+        metrics_port: a.local_addr().unwrap().port(),
+        grpc_port: b.local_addr().unwrap().port(),
+    }
 }
 
 fn spawn(w: &World, f: &Files, n: u32, failpoint: Option<&str>) -> Child {
@@ -76,6 +79,7 @@ fn spawn(w: &World, f: &Files, n: u32, failpoint: Option<&str>) -> Child {
             "RESOLVER_METRICS_ADDR",
             format!("127.0.0.1:{}", f.metrics_port),
         )
+        .env("RESOLVER_GRPC_ADDR", format!("127.0.0.1:{}", f.grpc_port))
         .stdout(Stdio::null())
         .stderr(log);
     if let Some(fp) = failpoint {
@@ -270,7 +274,26 @@ async fn resolver_binary_killed_after_each_persisted_step_finishes_a_btc_to_eth_
             .collect::<Vec<_>>()
             .join("\n")
     );
+    // Docker's HEALTHCHECK command against the running pod, then against none.
+    let health = |quiet: bool| {
+        Command::new(env!("CARGO_BIN_EXE_resolver"))
+            .arg("healthcheck")
+            .env_clear()
+            .env("RESOLVER_GRPC_ADDR", format!("127.0.0.1:{}", f.grpc_port))
+            .stderr(if quiet {
+                Stdio::null()
+            } else {
+                Stdio::inherit()
+            })
+            .status()
+            .unwrap()
+    };
+    assert!(
+        health(false).success(),
+        "resolver healthcheck while pod-4 runs"
+    );
     sigkill(p);
+    assert!(!health(true).success(), "no pod, no health");
 
     // 3. The maker's ETH claim is seen: the BTC claim is persisted, then the process dies.
     db::append(
