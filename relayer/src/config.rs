@@ -153,6 +153,35 @@ impl Default for QuoteConfig {
     }
 }
 
+/// Chain endpoints. An empty URL leaves that chain unwatched (tests, API-only replicas); the
+/// escrow address is the top-level `escrow_contract`, and the Bitcoin network is `network`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Chains {
+    /// Ethereum JSON-RPC URL; often carries a provider key, so it is never printed.
+    pub eth_rpc_url: Sensitive,
+    /// The chain id the Ethereum node must report (start is refused otherwise).
+    pub eth_chain_id: u64,
+    /// First block the escrow watcher scans when it has no cursor (the deployment block).
+    pub eth_start_block: u64,
+    /// Electrum server, `tcp://host:port`.
+    pub electrum_url: String,
+    /// How often the Bitcoin adapter polls Electrum, milliseconds.
+    pub btc_poll_ms: u64,
+}
+
+impl Default for Chains {
+    fn default() -> Chains {
+        Chains {
+            eth_rpc_url: Sensitive(String::new()),
+            eth_chain_id: 31_337,
+            eth_start_block: 0,
+            electrum_url: String::new(),
+            btc_poll_ms: 1_000,
+        }
+    }
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -185,6 +214,8 @@ pub struct Config {
     pub quote: QuoteConfig,
     /// The escrow contract's address.
     pub escrow_contract: String,
+    /// Chain endpoints.
+    pub chains: Chains,
     /// Seconds a watcher lease lasts without renewal.
     pub lease_ttl_secs: u64,
     /// How often the deadline sweep runs, seconds.
@@ -212,6 +243,7 @@ impl Default for Config {
             limits: Limits::default(),
             quote: QuoteConfig::default(),
             escrow_contract: String::new(),
+            chains: Chains::default(),
             lease_ttl_secs: 15,
             sweep_interval_secs: 5,
             log_json: false,

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod cache;
+pub mod chains;
 pub mod config;
 pub mod engine;
 pub mod metrics;

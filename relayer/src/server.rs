@@ -57,6 +57,9 @@ pub enum RunError {
     /// Reflection could not be built from the descriptor set.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// A chain adapter refused to start (wrong chain, escrow code hash mismatch, node down).
+    #[error("chain adapter: {0}")]
+    Chains(#[from] crate::chains::ChainsError),
     /// A CORS origin is not a valid header value.
     #[error("cors origin {0:?} is invalid")]
     Cors(String),
@@ -149,7 +152,8 @@ pub async fn run(
     run_with_sources(config, listeners, Vec::new(), shutdown).await
 }
 
-/// Run until `shutdown` completes, with a watcher per source.
+/// Run until `shutdown` completes, with a watcher per configured chain adapter and per extra
+/// source passed in.
 pub async fn run_with_sources(
     config: Config,
     listeners: Listeners,
@@ -157,6 +161,9 @@ pub async fn run_with_sources(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     config.validate()?;
+    // Two rustls providers are linked in (ring for tonic, aws-lc for alloy's HTTPS RPC) and
+    // rustls refuses to guess; a second install (tests start many relayers) is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let network = config.network()?;
     let store = Store::connect(
         config.database_url.expose(),
@@ -169,6 +176,12 @@ pub async fn run_with_sources(
         Cache::disabled()
     } else {
         Cache::connect(config.redis_url.expose(), &config.redis_prefix).await?
+    };
+    // Before anything is served: a wrong escrow must stop the relayer, not just its watcher.
+    let sources = {
+        let mut s = crate::chains::connect(&config, &store).await?;
+        s.extend(sources);
+        s
     };
     let engine = Engine::new(store, cache.clone(), &config.replica);
     let escrow = if config.escrow_contract.is_empty() {

@@ -69,13 +69,22 @@ const STATEMENT_TIMEOUT_MS: &str = "5000";
 /// The embedded migrations (no `DATABASE_URL` or macros at build time).
 pub fn migrator() -> Migrator {
     Migrator {
-        migrations: std::borrow::Cow::Owned(vec![Migration::new(
-            1,
-            "initial".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/0001_initial.sql").into(),
-            false,
-        )]),
+        migrations: std::borrow::Cow::Owned(vec![
+            Migration::new(
+                1,
+                "initial".into(),
+                MigrationType::Simple,
+                include_str!("../migrations/0001_initial.sql").into(),
+                false,
+            ),
+            Migration::new(
+                2,
+                "adapter cursor".into(),
+                MigrationType::Simple,
+                include_str!("../migrations/0002_adapter_cursor.sql").into(),
+                false,
+            ),
+        ]),
         ignore_missing: false,
         locking: true,
         no_tx: false,
@@ -981,6 +990,40 @@ impl Store {
         .bind(hash)
         .bind(i64_of(head_time))
         .bind(fencing)
+        .bind(i64_of(now_unix()))
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// A chain adapter's own cursor (JSON), if one was saved.
+    pub async fn adapter_cursor(&self, chain: &str) -> Result<Option<String>, StoreError> {
+        let v: Option<Option<String>> =
+            sqlx::query_scalar("SELECT adapter_cursor::text FROM chain_cursors WHERE chain = $1")
+                .bind(chain)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(v.flatten())
+    }
+
+    /// Save a chain adapter's cursor, fenced: only while `holder` holds the chain's lease with
+    /// the token the relayer's cursor was last written under. `false`: the lease is lost (or
+    /// the relayer's cursor was never written), nothing was saved.
+    pub async fn save_adapter_cursor(
+        &self,
+        chain: &str,
+        holder: &str,
+        json: &str,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE chain_cursors SET adapter_cursor = $3::jsonb, updated_at = $4
+             WHERE chain = $1 AND EXISTS (
+                SELECT 1 FROM leases WHERE name = 'watcher:' || $1 AND holder = $2
+                AND fencing = chain_cursors.fencing AND expires_at > now())",
+        )
+        .bind(chain)
+        .bind(holder)
+        .bind(json)
         .bind(i64_of(now_unix()))
         .execute(&self.pool)
         .await?;

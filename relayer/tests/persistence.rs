@@ -17,8 +17,6 @@ use crosslock_core::swap::{Event, OperatorCommand};
 use crosslock_core::time::{Clock, UnixTime};
 use crosslock_proto::public::v1 as pb;
 use crosslock_proto::public::v1::swap_service_client::SwapServiceClient;
-use crosslock_proto::resolver::v1 as rpb;
-use crosslock_proto::resolver::v1::resolver_service_client::ResolverServiceClient;
 use crosslock_relayer::cache::Cache;
 use crosslock_relayer::engine::Engine;
 use crosslock_relayer::store::{Input, NewSwap, StoreError, now_unix};
@@ -234,57 +232,16 @@ async fn flushall_mid_swap_loses_nothing() {
     set_heads(&store, &replica, 1_000).await;
 
     let mut public = SwapServiceClient::new(channel(relayer.url_public()).await);
-    let mut resolver = ResolverServiceClient::new(channel(relayer.url_resolver()).await);
     let secret = random_secret();
-    let quote = public
-        .get_quote(pb::GetQuoteRequest {
-            direction: pb::Direction::BtcToEth.into(),
-            src_asset: Some(pb::Asset {
-                chain: pb::Chain::Bitcoin.into(),
-                token: String::new(),
-            }),
-            dst_asset: Some(pb::Asset {
-                chain: pb::Chain::Ethereum.into(),
-                token: String::new(),
-            }),
-            src_amount: "1000000".to_owned(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let submit = pb::SubmitOrderRequest {
-        idempotency_key: format!("idem-{}", hex16()),
-        quote_id: quote.quote_id.clone(),
-        hashlock: secret.hashlock().0.to_vec(),
-        maker_btc_pubkey: [2_u8; 33].to_vec(),
-        maker_eth_address: "0x1111111111111111111111111111111111111111".to_owned(),
-        chain_id: 31_337,
-    };
-    let swap = public
-        .submit_order(submit.clone())
-        .await
-        .unwrap()
-        .into_inner()
-        .swap
-        .unwrap();
+    let (submit, swap) = matched_order(
+        &relayer,
+        pb::Direction::BtcToEth,
+        "1000000",
+        secret.hashlock().0,
+        &Parties::default(),
+    )
+    .await;
     let id = crosslock_relayer::api::parse_swap_id("swap_id", &swap.swap_id).unwrap();
-    let matched = resolver
-        .accept_order(bearer(
-            rpb::AcceptOrderRequest {
-                swap_id: swap.swap_id.clone(),
-                accept: true,
-                decline_reason: String::new(),
-                resolver_btc_pubkey: [3_u8; 33].to_vec(),
-                resolver_eth_address: "0x2222222222222222222222222222222222222222".to_owned(),
-            },
-            R1_TOKEN,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .swap
-        .unwrap();
-    assert_eq!(matched.state, i32::from(pb::SwapState::Matched));
     // The src lock, final at one confirmation (below the high-value band).
     let engine = Engine::new(store.clone(), Cache::disabled(), &replica);
     observe(
@@ -337,7 +294,7 @@ async fn flushall_mid_swap_loses_nothing() {
         first.swap.unwrap().state,
         i32::from(pb::SwapState::SrcLocked)
     );
-    let dst_amount = Amount::Eth(Wei(matched.dst_amount.parse().unwrap()));
+    let dst_amount = Amount::Eth(Wei(swap.dst_amount.parse().unwrap()));
     observe(
         &engine,
         Chain::Ethereum,

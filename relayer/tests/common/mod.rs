@@ -16,6 +16,10 @@ use std::time::Duration;
 use crosslock_core::amount::Amount;
 use crosslock_core::chain::{Chain, LockId, TxId};
 use crosslock_core::finality::Depth;
+use crosslock_proto::public::v1 as pb;
+use crosslock_proto::public::v1::swap_service_client::SwapServiceClient;
+use crosslock_proto::resolver::v1 as rpb;
+use crosslock_proto::resolver::v1::resolver_service_client::ResolverServiceClient;
 use crosslock_relayer::config::{AdminEntry, Config, ResolverEntry, Sensitive};
 use crosslock_relayer::engine::Engine;
 use crosslock_relayer::store::Store;
@@ -375,4 +379,84 @@ pub async fn table_counts(store: &Store) -> Vec<(String, i64)> {
         .unwrap();
     out.push(("swaps.version".to_owned(), v.unwrap_or(0)));
     out
+}
+
+/// Who takes part in an order made by [`matched_order`].
+pub struct Parties {
+    pub maker_eth: String,
+    pub resolver_eth: String,
+}
+
+impl Default for Parties {
+    fn default() -> Parties {
+        Parties {
+            maker_eth: "0x1111111111111111111111111111111111111111".to_owned(),
+            resolver_eth: "0x2222222222222222222222222222222222222222".to_owned(),
+        }
+    }
+}
+
+/// Quote, submit and accept (as resolver r1) an order between BTC and native ETH, through the
+/// relayer's real sockets. Returns the submit request (to replay it) and the matched swap.
+pub async fn matched_order(
+    relayer: &Relayer,
+    direction: pb::Direction,
+    src_amount: &str,
+    hashlock: [u8; 32],
+    parties: &Parties,
+) -> (pb::SubmitOrderRequest, pb::Swap) {
+    let mut public = SwapServiceClient::new(channel(relayer.url_public()).await);
+    let mut resolver = ResolverServiceClient::new(channel(relayer.url_resolver()).await);
+    let (src, dst) = if direction == pb::Direction::BtcToEth {
+        (pb::Chain::Bitcoin, pb::Chain::Ethereum)
+    } else {
+        (pb::Chain::Ethereum, pb::Chain::Bitcoin)
+    };
+    let asset = |chain: pb::Chain| pb::Asset {
+        chain: chain.into(),
+        token: String::new(),
+    };
+    let quote = public
+        .get_quote(pb::GetQuoteRequest {
+            direction: direction.into(),
+            src_asset: Some(asset(src)),
+            dst_asset: Some(asset(dst)),
+            src_amount: src_amount.to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let submit = pb::SubmitOrderRequest {
+        idempotency_key: format!("idem-{}", hex16()),
+        quote_id: quote.quote_id,
+        hashlock: hashlock.to_vec(),
+        maker_btc_pubkey: [2_u8; 33].to_vec(),
+        maker_eth_address: parties.maker_eth.clone(),
+        chain_id: 31_337,
+    };
+    let swap = public
+        .submit_order(submit.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .swap
+        .unwrap();
+    let matched = resolver
+        .accept_order(bearer(
+            rpb::AcceptOrderRequest {
+                swap_id: swap.swap_id,
+                accept: true,
+                decline_reason: String::new(),
+                resolver_btc_pubkey: [3_u8; 33].to_vec(),
+                resolver_eth_address: parties.resolver_eth.clone(),
+            },
+            R1_TOKEN,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .swap
+        .unwrap();
+    assert_eq!(matched.state, i32::from(pb::SwapState::Matched));
+    (submit, matched)
 }

@@ -1,0 +1,51 @@
+//! The chain adapters: Ethereum (the escrow log watcher) and Bitcoin (the Electrum watcher),
+//! each a [`crate::watcher::ChainSource`], built from the config at start.
+//!
+//! Owns the checks that must pass before any chain fact is trusted: the node's chain id and the
+//! escrow's runtime code hash. A mismatch refuses start; it is never logged and skipped.
+
+pub mod eth;
+
+use thiserror::Error;
+
+use crate::config::Config;
+use crate::store::Store;
+use crate::watcher::ChainSource;
+
+/// Why the chain adapters could not be built.
+#[derive(Debug, Error)]
+pub enum ChainsError {
+    /// The Ethereum adapter refused to start.
+    #[error(transparent)]
+    Eth(#[from] eth::EthSourceError),
+    /// The config names an RPC endpoint but no usable escrow address.
+    #[error("chains.eth_rpc_url is set but escrow_contract is not a valid address")]
+    NoEscrow,
+}
+
+/// The adapters the config asks for (an empty endpoint leaves its chain unwatched).
+pub async fn connect(
+    config: &Config,
+    store: &Store,
+) -> Result<Vec<Box<dyn ChainSource>>, ChainsError> {
+    let mut out: Vec<Box<dyn ChainSource>> = Vec::new();
+    let c = &config.chains;
+    if !c.eth_rpc_url.expose().is_empty() {
+        let escrow = crosslock_core::chain::EthAddress::parse(&config.escrow_contract)
+            .map_err(|_| ChainsError::NoEscrow)?;
+        let source = eth::EthSource::connect(
+            &eth::EthSourceConfig {
+                rpc_url: c.eth_rpc_url.expose().to_owned(),
+                escrow: crosslock_eth::convert::address(&escrow),
+                chain_id: c.eth_chain_id,
+                start_block: c.eth_start_block,
+                finality: crosslock_eth::Finality::Finalized,
+            },
+            store.clone(),
+            &config.replica,
+        )
+        .await?;
+        out.push(Box::new(source));
+    }
+    Ok(out)
+}
