@@ -57,6 +57,32 @@ fn files(w: &World) -> Files {
     }
 }
 
+/// The pids of the pods this test started.
+static PODS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+fn reaped(pid: u32) {
+    PODS.lock().unwrap().retain(|p| *p != pid);
+}
+
+/// Kills (by pid) every pod this test started and has not reaped yet, so a failing assertion
+/// leaves no resolver behind. A pid is forgotten when its child is reaped: only then could the
+/// system reuse it for someone else's process.
+struct Reaper;
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let pods = PODS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for pid in pods.iter() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
 fn spawn(w: &World, f: &Files, n: u32, failpoint: Option<&str>) -> Child {
     let p = |name: &str| f.dir.path().join(name);
     let log = std::fs::File::create(p(&format!("pod-{n}.log"))).unwrap();
@@ -85,13 +111,16 @@ fn spawn(w: &World, f: &Files, n: u32, failpoint: Option<&str>) -> Child {
     if let Some(fp) = failpoint {
         c.env("RESOLVER_FAILPOINT", fp);
     }
-    c.spawn().expect("resolver binary")
+    let child = c.spawn().expect("resolver binary");
+    PODS.lock().unwrap().push(child.id());
+    child
 }
 
 fn wait_exit(c: &mut Child, secs: u64) -> std::process::ExitStatus {
     let end = Instant::now() + Duration::from_secs(secs);
     loop {
         if let Some(s) = c.try_wait().unwrap() {
+            reaped(c.id());
             return s;
         }
         assert!(
@@ -105,6 +134,7 @@ fn wait_exit(c: &mut Child, secs: u64) -> std::process::ExitStatus {
 fn sigkill(mut c: Child) {
     c.kill().unwrap();
     let s = c.wait().unwrap();
+    reaped(c.id());
     assert!(!s.success(), "killed");
 }
 
@@ -134,6 +164,8 @@ fn scrape(port: u16) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn resolver_binary_killed_after_each_persisted_step_finishes_a_btc_to_eth_swap() {
+    // Dropped at the end of the test, or while unwinding from a failed assertion.
+    let _reaper = Reaper;
     let started = Instant::now();
     let w = World::start().await;
     let f = files(&w);
