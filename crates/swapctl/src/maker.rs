@@ -1,0 +1,514 @@
+//! Maker commands: quote, swap, reveal, status.
+//!
+//! Owns the order of a maker's steps: check every input, make the secret and the Bitcoin key,
+//! persist them, and only then submit; reveal only through [`crate::gate`]. It must never send a
+//! secret the state file does not hold, and never submit an order whose secret is not on disk.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
+use clap::{Args, Subcommand, ValueEnum};
+use crosslock_core::chain::EthAddress;
+use crosslock_core::time::UnixTime;
+use crosslock_proto::public::v1::{
+    Asset, Chain, Direction, GetQuoteRequest, GetSwapRequest, Quote, RevealSecretRequest,
+    SubmitOrderRequest, Swap, SwapState, WatchSwapRequest,
+};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio_stream::StreamExt;
+
+use crate::admin::check_id;
+use crate::gate;
+use crate::render::{self, table};
+use crate::state::{Entry, Hidden, StateError};
+use crate::{Global, emit, rpc};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Way {
+    /// Sell BTC for ETH or an ERC-20.
+    BtcToEth,
+    /// Sell ETH or an ERC-20 for BTC.
+    EthToBtc,
+}
+
+impl Way {
+    fn name(self) -> &'static str {
+        match self {
+            Way::BtcToEth => "btc-to-eth",
+            Way::EthToBtc => "eth-to-btc",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QuoteArgs {
+    /// Which way.
+    way: Way,
+    #[command(flatten)]
+    amount: AmountArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AmountArgs {
+    /// What the maker pays, in base units of the source asset (satoshis, wei, token units).
+    #[arg(long)]
+    amount: String,
+    /// The ERC-20 on the Ethereum side (its address); native ETH when absent.
+    #[arg(long)]
+    token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SwapWay {
+    /// Sell BTC: --eth-address is where the ETH or tokens go.
+    BtcToEth(SwapArgs),
+    /// Sell ETH or tokens: --eth-address is the address that locks them (and gets a refund).
+    EthToBtc(SwapArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SwapArgs {
+    #[command(flatten)]
+    amount: AmountArgs,
+    /// The maker's Ethereum address (0x + 40 hex digits, EIP-55 if mixed case).
+    #[arg(long)]
+    eth_address: String,
+    /// Submit and print the swap, then exit instead of following it.
+    #[arg(long)]
+    no_wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RevealArgs {
+    /// Swap id.
+    id: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// Swap id; every swap in the state file when absent.
+    id: Option<String>,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn status_err(what: &str, e: &tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{what}: {} ({:?})", e.message(), e.code())
+}
+
+/// Base units: 1 to 39 digits, no sign or point, not zero (the API's rule, checked locally).
+fn check_amount(s: &str) -> anyhow::Result<()> {
+    let ok = !s.is_empty()
+        && s.len() <= 39
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && s.parse::<u128>().is_ok_and(|v| v > 0);
+    if ok {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "invalid --amount {s:?}: a whole number of base units (satoshis, wei, token units), above zero"
+        )
+    }
+}
+
+fn check_eth_address(flag: &str, s: &str) -> anyhow::Result<String> {
+    let a = EthAddress::parse(s).map_err(|e| anyhow::anyhow!("invalid {flag} {s:?}: {e}"))?;
+    if a.0 == [0; 20] {
+        anyhow::bail!("invalid {flag}: the zero address");
+    }
+    Ok(a.checksummed())
+}
+
+fn quote_request(way: Way, a: &AmountArgs) -> anyhow::Result<GetQuoteRequest> {
+    check_amount(&a.amount)?;
+    let token = match &a.token {
+        Some(t) => check_eth_address("--token", t)?,
+        None => String::new(),
+    };
+    let btc = Asset {
+        chain: Chain::Bitcoin as i32,
+        token: String::new(),
+    };
+    let eth = Asset {
+        chain: Chain::Ethereum as i32,
+        token,
+    };
+    let (direction, src, dst) = match way {
+        Way::BtcToEth => (Direction::BtcToEth, btc, eth),
+        Way::EthToBtc => (Direction::EthToBtc, eth, btc),
+    };
+    Ok(GetQuoteRequest {
+        direction: direction as i32,
+        src_asset: Some(src),
+        dst_asset: Some(dst),
+        src_amount: a.amount.clone(),
+    })
+}
+
+fn quote_text(q: &Quote) -> String {
+    render::fields(&[
+        ("quote", q.quote_id.clone()),
+        ("direction", render::direction(q.direction).to_owned()),
+        (
+            "pay",
+            format!("{} {}", q.src_amount, render::asset(q.src_asset.as_ref())),
+        ),
+        (
+            "receive",
+            format!("{} {}", q.dst_amount, render::asset(q.dst_asset.as_ref())),
+        ),
+        ("expires at", q.expires_at.to_string()),
+        ("src window", format!("{} s", q.src_window_secs)),
+        ("dst window", format!("{} s", q.dst_window_secs)),
+        ("chain id", q.chain_id.to_string()),
+    ])
+}
+
+pub(crate) async fn quote(g: &Global, a: QuoteArgs) -> anyhow::Result<()> {
+    let req = quote_request(a.way, &a.amount)?;
+    let mut c = rpc::public(&g.relayer_url)
+        .await
+        .context("failed to reach the relayer")?;
+    let q = c
+        .get_quote(req)
+        .await
+        .map_err(|e| status_err("quote refused", &e))?
+        .into_inner();
+    emit(g.json, render::quote_json(&q), || quote_text(&q));
+    Ok(())
+}
+
+fn random32() -> anyhow::Result<[u8; 32]> {
+    let mut b = [0_u8; 32];
+    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
+    Ok(b)
+}
+
+/// A Bitcoin key from the OS CSPRNG (retried in the negligible case it is not a valid scalar).
+fn new_btc_key() -> anyhow::Result<SecretKey> {
+    loop {
+        if let Ok(k) = SecretKey::from_slice(&random32()?) {
+            return Ok(k);
+        }
+    }
+}
+
+/// Refusals after which the relayer holds no swap for this key: the entry can go.
+fn definitely_refused(code: tonic::Code) -> bool {
+    use tonic::Code as C;
+    matches!(
+        code,
+        C::InvalidArgument | C::FailedPrecondition | C::AlreadyExists | C::OutOfRange
+    )
+}
+
+pub(crate) async fn swap(g: &Global, way: SwapWay) -> anyhow::Result<()> {
+    let (way, a) = match way {
+        SwapWay::BtcToEth(a) => (Way::BtcToEth, a),
+        SwapWay::EthToBtc(a) => (Way::EthToBtc, a),
+    };
+    // Every check before anything is written or sent.
+    let qreq = quote_request(way, &a.amount)?;
+    let eth_address = check_eth_address("--eth-address", &a.eth_address)?;
+    let network = g.network()?;
+    let state = g.state()?;
+    state.load().context("failed to read the state file")?;
+
+    let mut c = rpc::public(&g.relayer_url)
+        .await
+        .context("failed to reach the relayer")?;
+    let q = c
+        .get_quote(qreq)
+        .await
+        .map_err(|e| status_err("quote refused", &e))?
+        .into_inner();
+    let expected_chain = network.params().eth_chain_id.0;
+    if q.chain_id != expected_chain {
+        anyhow::bail!(
+            "the relayer quotes for chain id {} but {} uses {expected_chain}; wrong --network or relayer",
+            q.chain_id,
+            g.network
+        );
+    }
+
+    let secret = random32()?;
+    let hashlock: [u8; 32] = Sha256::digest(secret).into();
+    let key = new_btc_key()?;
+    let pubkey = PublicKey::from_secret_key(&Secp256k1::new(), &key).serialize();
+    let idempotency_key = hex::encode(&random32()?[..16]);
+    let entry = Entry {
+        idempotency_key: idempotency_key.clone(),
+        swap_id: None,
+        direction: way.name().to_owned(),
+        quote_id: q.quote_id.clone(),
+        hashlock: hex::encode(hashlock),
+        secret: Hidden(hex::encode(secret)),
+        btc_secret_key: Hidden(hex::encode(key.secret_bytes())),
+        btc_pubkey: hex::encode(pubkey),
+        eth_address: eth_address.clone(),
+        btc_payout_address: None,
+        created_at: now(),
+        revealed: false,
+    };
+    // Persist, then act: the secret and key are on disk before the order exists anywhere.
+    state
+        .update(|s| {
+            s.push(entry);
+            Ok(())
+        })
+        .context("failed to store the secret; nothing was submitted")?;
+
+    let submitted = c
+        .submit_order(SubmitOrderRequest {
+            idempotency_key: idempotency_key.clone(),
+            quote_id: q.quote_id.clone(),
+            hashlock: hashlock.to_vec(),
+            maker_btc_pubkey: pubkey.to_vec(),
+            maker_eth_address: eth_address,
+            chain_id: q.chain_id,
+        })
+        .await;
+    let swap = match submitted {
+        Ok(r) => r.into_inner().swap.context("the relayer sent no swap")?,
+        Err(e) if definitely_refused(e.code()) => {
+            let _ = state.update(|s| {
+                s.retain(|x| x.idempotency_key != idempotency_key);
+                Ok(())
+            });
+            return Err(status_err("order refused", &e));
+        }
+        Err(e) => {
+            return Err(status_err("order outcome unknown", &e)).context(format!(
+                "the secret is kept in {} under idempotency key {idempotency_key}",
+                state.path().display()
+            ));
+        }
+    };
+    let id = swap.swap_id.clone();
+    state
+        .update(|s| {
+            let e = s
+                .iter_mut()
+                .find(|x| x.idempotency_key == idempotency_key)
+                .ok_or_else(|| StateError::NotFound(idempotency_key.clone()))?;
+            e.swap_id = Some(id.clone());
+            Ok(())
+        })
+        .context("failed to record the swap id")?;
+
+    if a.no_wait {
+        emit(g.json, render::swap_json(&swap), || {
+            render::swap_text(&swap)
+        });
+        return Ok(());
+    }
+    eprint!("{}", render::swap_text(&swap));
+    follow(g, &mut c, &swap.swap_id).await
+}
+
+/// Stream the swap's updates, show progress, reveal when the gate opens, stop when terminal.
+async fn follow(
+    g: &Global,
+    c: &mut crosslock_proto::public::v1::swap_service_client::SwapServiceClient<
+        tonic::transport::Channel,
+    >,
+    id: &str,
+) -> anyhow::Result<()> {
+    let network = g.network()?;
+    let mut stream = c
+        .watch_swap(WatchSwapRequest {
+            swap_id: id.to_owned(),
+            after_version: 0,
+        })
+        .await
+        .map_err(|e| status_err("watch refused", &e))?
+        .into_inner();
+    let mut shown_funding = false;
+    let mut last = None;
+    while let Some(u) = stream.next().await {
+        let u = u.map_err(|e| status_err("watch ended", &e))?;
+        let Some(s) = u.swap else { continue };
+        eprintln!(
+            "[{}] {} {}",
+            render::state(s.state),
+            s.version,
+            if u.event.is_empty() { "" } else { &u.event }
+        );
+        if !shown_funding
+            && s.direction == Direction::BtcToEth as i32
+            && let Some(b) = s.bitcoin.as_ref().filter(|b| !b.address.is_empty())
+        {
+            eprintln!("fund: send exactly {} sat to {}", b.amount, b.address);
+            shown_funding = true;
+        }
+        if s.state == SwapState::DstLocked as i32 && !s.secret_known {
+            match gate::check(&s, network, UnixTime(now()), None) {
+                Ok(()) => {
+                    let r = reveal_now(g, c, id, &s).await?;
+                    eprintln!(
+                        "revealed: the relayer has the secret ({})",
+                        render::state(r.state)
+                    );
+                }
+                Err(e) => eprintln!("not revealing: {e}"),
+            }
+        }
+        let done = render::is_terminal(s.state);
+        last = Some(s);
+        if done {
+            break;
+        }
+    }
+    if let Some(s) = last {
+        emit(g.json, render::swap_json(&s), || render::swap_text(&s));
+    }
+    Ok(())
+}
+
+async fn reveal_now(
+    g: &Global,
+    c: &mut crosslock_proto::public::v1::swap_service_client::SwapServiceClient<
+        tonic::transport::Channel,
+    >,
+    id: &str,
+    swap: &Swap,
+) -> anyhow::Result<Swap> {
+    let state = g.state()?;
+    let e = state
+        .get(id)
+        .context("the state file has no secret for this swap")?;
+    let secret = hex::decode(&e.secret.0).context("the stored secret is not hex")?;
+    if hex::encode(Sha256::digest(&secret)) != hex::encode(&swap.hashlock) {
+        anyhow::bail!("the stored secret does not open this swap's hashlock; not revealing");
+    }
+    if swap.direction == Direction::EthToBtc as i32 {
+        anyhow::bail!(
+            "eth-to-btc reveals need the signed claim ladder of the BTC HTLC, which this swapctl does not build yet"
+        );
+    }
+    let r = c
+        .reveal_secret(RevealSecretRequest {
+            swap_id: id.to_owned(),
+            secret,
+            signed_claims: Vec::new(),
+        })
+        .await
+        .map_err(|e| status_err("reveal refused", &e))?
+        .into_inner()
+        .swap
+        .context("the relayer sent no swap")?;
+    state
+        .update(|s| {
+            if let Some(x) = s.iter_mut().find(|x| x.is(id)) {
+                x.revealed = true;
+            }
+            Ok(())
+        })
+        .context("failed to record the reveal")?;
+    Ok(r)
+}
+
+pub(crate) async fn reveal(g: &Global, a: RevealArgs) -> anyhow::Result<()> {
+    check_id(&a.id)?;
+    let network = g.network()?;
+    g.state()?
+        .get(&a.id)
+        .context("cannot reveal a swap this state file did not create")?;
+    let mut c = rpc::public(&g.relayer_url)
+        .await
+        .context("failed to reach the relayer")?;
+    let s = c
+        .get_swap(GetSwapRequest {
+            swap_id: a.id.clone(),
+        })
+        .await
+        .map_err(|e| status_err("swap not available", &e))?
+        .into_inner();
+    gate::check(&s, network, UnixTime(now()), None)?;
+    let r = reveal_now(g, &mut c, &a.id, &s).await?;
+    emit(g.json, render::swap_json(&r), || render::swap_text(&r));
+    Ok(())
+}
+
+pub(crate) async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<()> {
+    if let Some(id) = &a.id {
+        check_id(id)?;
+        let mut c = rpc::public(&g.relayer_url)
+            .await
+            .context("failed to reach the relayer")?;
+        let s = c
+            .get_swap(GetSwapRequest {
+                swap_id: id.clone(),
+            })
+            .await
+            .map_err(|e| status_err("swap not available", &e))?
+            .into_inner();
+        emit(g.json, render::swap_json(&s), || render::swap_text(&s));
+        return Ok(());
+    }
+    let entries = g.state()?.load().context("failed to read the state file")?;
+    let mut c = if entries.iter().any(|e| e.swap_id.is_some()) {
+        Some(
+            rpc::public(&g.relayer_url)
+                .await
+                .context("failed to reach the relayer")?,
+        )
+    } else {
+        None
+    };
+    let mut out = Vec::new();
+    for e in &entries {
+        let swap = match (&e.swap_id, c.as_mut()) {
+            (Some(id), Some(c)) => c
+                .get_swap(GetSwapRequest {
+                    swap_id: id.clone(),
+                })
+                .await
+                .ok()
+                .map(|r| r.into_inner()),
+            _ => None,
+        };
+        out.push((e, swap));
+    }
+    let rows: Vec<Vec<String>> = out
+        .iter()
+        .map(|(e, s)| {
+            vec![
+                e.swap_id
+                    .clone()
+                    .unwrap_or_else(|| "(not submitted)".to_owned()),
+                e.direction.clone(),
+                s.as_ref()
+                    .map_or("?", |s| render::state(s.state))
+                    .to_owned(),
+                if e.revealed { "yes" } else { "no" }.to_owned(),
+                e.created_at.to_string(),
+            ]
+        })
+        .collect();
+    let value = json!({
+        "swaps": out.iter().map(|(e, s)| json!({
+            "swap_id": e.swap_id,
+            "idempotency_key": e.idempotency_key,
+            "direction": e.direction,
+            "hashlock": e.hashlock,
+            "revealed": e.revealed,
+            "created_at": e.created_at,
+            "relayer": s.as_ref().map(render::swap_json),
+        })).collect::<Vec<_>>(),
+    });
+    emit(g.json, value, || {
+        table(
+            &["SWAP", "DIRECTION", "STATE", "REVEALED", "CREATED"],
+            &rows,
+        )
+    });
+    Ok(())
+}
