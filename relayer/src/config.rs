@@ -164,6 +164,8 @@ pub struct Chains {
     pub eth_chain_id: u64,
     /// First block the escrow watcher scans when it has no cursor (the deployment block).
     pub eth_start_block: u64,
+    /// How often the escrow watcher polls once caught up, milliseconds.
+    pub eth_poll_ms: u64,
     /// Electrum server, `tcp://host:port`.
     pub electrum_url: String,
     /// How often the Bitcoin adapter polls Electrum, milliseconds.
@@ -176,6 +178,7 @@ impl Default for Chains {
             eth_rpc_url: Sensitive(String::new()),
             eth_chain_id: 31_337,
             eth_start_block: 0,
+            eth_poll_ms: 2_000,
             electrum_url: String::new(),
             btc_poll_ms: 1_000,
         }

@@ -179,7 +179,7 @@ pub async fn run_with_sources(
     };
     // Before anything is served: a wrong escrow must stop the relayer, not just its watcher.
     let sources = {
-        let mut s = crate::chains::connect(&config, &store).await?;
+        let mut s = crate::chains::connect(&config, &store, cache.subscribe_local()).await?;
         s.extend(sources);
         s
     };

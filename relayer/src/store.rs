@@ -996,6 +996,16 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
+    /// The records of every open swap whose terms are fixed (matched and not terminal), for a
+    /// chain adapter to learn what to watch at start. Read once per start (and on a slow
+    /// timer), never per block.
+    pub async fn open_matched_views(&self) -> Result<Vec<pb::Swap>, StoreError> {
+        let rows = sqlx::query("SELECT view FROM swaps WHERE NOT terminal AND state <> 'Created'")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(decode_view).collect()
+    }
+
     /// A chain adapter's own cursor (JSON), if one was saved.
     pub async fn adapter_cursor(&self, chain: &str) -> Result<Option<String>, StoreError> {
         let v: Option<Option<String>> =

@@ -145,9 +145,22 @@ pub fn swap_pb(s: &Swap, version: u64, created_at: i64, updated_at: i64) -> pb::
     };
     if let Some(LockTerms::Btc(h)) = s.lock_terms(btc_side) {
         let main = s.main_lock(btc_side);
+        // Terms the core accepted always make a valid HTLC; should one not, the view shows
+        // no address rather than a wrong one.
+        let htlc = crosslock_btc::htlc::HtlcParams::from_core(
+            o.hashlock,
+            &h.claim_pubkey,
+            &h.refund_pubkey,
+            h.timeout,
+        )
+        .ok();
         out.bitcoin = Some(pb::BitcoinHtlc {
-            address: String::new(),
-            witness_script: Vec::new(),
+            address: htlc
+                .map(|p| p.address(btc_network(o.network)).to_string())
+                .unwrap_or_default(),
+            witness_script: htlc
+                .map(|p| p.witness_script().to_bytes())
+                .unwrap_or_default(),
             timeout_height: h.timeout.0,
             amount: h.amount.0.to_string(),
             outpoint: main.map(|l| lock_text(&l.id)).unwrap_or_default(),
@@ -240,4 +253,15 @@ pub fn next_deadline(s: &Swap, now: UnixTime) -> Option<i64> {
     // Past every timeout with nothing pending: look again later rather than never.
     let next = next.unwrap_or(now.0.saturating_add(ACTIVE_RECHECK_SECS * 10));
     Some(i64::try_from(next).unwrap_or(i64::MAX))
+}
+
+/// The `bitcoin` crate's network for ours (address prefixes).
+pub fn btc_network(n: crosslock_core::chain::Network) -> bitcoin::Network {
+    use crosslock_core::chain::Network;
+    match n {
+        Network::Mainnet => bitcoin::Network::Bitcoin,
+        Network::Testnet => bitcoin::Network::Testnet,
+        Network::Signet => bitcoin::Network::Signet,
+        Network::Regtest => bitcoin::Network::Regtest,
+    }
 }

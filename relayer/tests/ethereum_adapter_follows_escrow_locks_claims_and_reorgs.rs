@@ -100,6 +100,7 @@ async fn escrow_lock_reorg_confirmation_and_claim_reach_the_swap() {
     let parties = Parties {
         maker_eth: maker.to_checksum(None),
         resolver_eth: resolver_addr.to_checksum(None),
+        ..Parties::default()
     };
     let (_, swap) = matched_order(
         &relayer,
@@ -128,6 +129,7 @@ async fn escrow_lock_reorg_confirmation_and_claim_reach_the_swap() {
         chain_id: 31_337,
         start_block: 0,
         finality: Finality::Latest { confirmations: 2 },
+        poll_interval: Duration::from_millis(50),
     };
     let mut source = EthSource::connect(&source_config, store.clone(), &replica)
         .await

@@ -132,6 +132,8 @@ pub struct EthSourceConfig {
     pub start_block: u64,
     /// When events count as final; `finalized` in production (see the module docs).
     pub finality: Finality,
+    /// Pause between polls once caught up.
+    pub poll_interval: std::time::Duration,
 }
 
 /// The escrow watcher as a [`ChainSource`].
@@ -145,6 +147,9 @@ pub struct EthSource {
     /// The relayer cursor height our watcher's state matches; another value (a restart, a
     /// takeover from another replica) reloads the watcher's cursor from Postgres first.
     synced: Option<Option<u64>>,
+    poll_interval: std::time::Duration,
+    /// The last poll found nothing new: wait before the next one.
+    idle: bool,
 }
 
 impl EthSource {
@@ -182,6 +187,8 @@ impl EthSource {
             watcher,
             pending: None,
             synced: None,
+            poll_interval: c.poll_interval,
+            idle: false,
         })
     }
 
@@ -201,8 +208,12 @@ impl EthSource {
             self.synced = Some(relayer_height);
         }
         self.pending = None;
+        if self.idle {
+            tokio::time::sleep(self.poll_interval).await;
+        }
         let batch = self.watcher.poll().await.map_err(source_err)?;
-        if batch.events.is_empty() && batch.cursor == *self.watcher.cursor() {
+        self.idle = batch.events.is_empty() && batch.cursor == *self.watcher.cursor();
+        if self.idle {
             return Ok(None);
         }
         let Some(height) = batch.cursor.next_block.checked_sub(1) else {

@@ -4,6 +4,7 @@
 //! Owns the checks that must pass before any chain fact is trusted: the node's chain id and the
 //! escrow's runtime code hash. A mismatch refuses start; it is never logged and skipped.
 
+pub mod btc;
 pub mod eth;
 
 use thiserror::Error;
@@ -21,12 +22,16 @@ pub enum ChainsError {
     /// The config names an RPC endpoint but no usable escrow address.
     #[error("chains.eth_rpc_url is set but escrow_contract is not a valid address")]
     NoEscrow,
+    /// The config is unusable for an adapter.
+    #[error("chains: {0}")]
+    Config(String),
 }
 
 /// The adapters the config asks for (an empty endpoint leaves its chain unwatched).
 pub async fn connect(
     config: &Config,
     store: &Store,
+    updates: tokio::sync::broadcast::Receiver<crosslock_proto::public::v1::SwapUpdate>,
 ) -> Result<Vec<Box<dyn ChainSource>>, ChainsError> {
     let mut out: Vec<Box<dyn ChainSource>> = Vec::new();
     let c = &config.chains;
@@ -40,11 +45,25 @@ pub async fn connect(
                 chain_id: c.eth_chain_id,
                 start_block: c.eth_start_block,
                 finality: crosslock_eth::Finality::Finalized,
+                poll_interval: std::time::Duration::from_millis(c.eth_poll_ms.max(100)),
             },
             store.clone(),
             &config.replica,
         )
         .await?;
+        out.push(Box::new(source));
+    }
+    if !c.electrum_url.is_empty() {
+        let network = config
+            .network()
+            .map_err(|e| ChainsError::Config(e.to_string()))?;
+        let source = btc::BtcSource::new(
+            &c.electrum_url,
+            crate::view::btc_network(network),
+            store.clone(),
+            updates,
+            std::time::Duration::from_millis(c.btc_poll_ms.max(50)),
+        );
         out.push(Box::new(source));
     }
     Ok(out)

@@ -385,6 +385,8 @@ pub async fn table_counts(store: &Store) -> Vec<(String, i64)> {
 pub struct Parties {
     pub maker_eth: String,
     pub resolver_eth: String,
+    pub maker_btc: [u8; 33],
+    pub resolver_btc: [u8; 33],
 }
 
 impl Default for Parties {
@@ -392,6 +394,8 @@ impl Default for Parties {
         Parties {
             maker_eth: "0x1111111111111111111111111111111111111111".to_owned(),
             resolver_eth: "0x2222222222222222222222222222222222222222".to_owned(),
+            maker_btc: [2; 33],
+            resolver_btc: [3; 33],
         }
     }
 }
@@ -430,7 +434,7 @@ pub async fn matched_order(
         idempotency_key: format!("idem-{}", hex16()),
         quote_id: quote.quote_id,
         hashlock: hashlock.to_vec(),
-        maker_btc_pubkey: [2_u8; 33].to_vec(),
+        maker_btc_pubkey: parties.maker_btc.to_vec(),
         maker_eth_address: parties.maker_eth.clone(),
         chain_id: 31_337,
     };
@@ -447,7 +451,7 @@ pub async fn matched_order(
                 swap_id: swap.swap_id,
                 accept: true,
                 decline_reason: String::new(),
-                resolver_btc_pubkey: [3_u8; 33].to_vec(),
+                resolver_btc_pubkey: parties.resolver_btc.to_vec(),
                 resolver_eth_address: parties.resolver_eth.clone(),
             },
             R1_TOKEN,
