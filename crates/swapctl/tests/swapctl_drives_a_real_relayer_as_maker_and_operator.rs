@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use crosslock_relayer::config::{AdminEntry, Config, Sensitive};
+use crosslock_relayer::config::{AdminEntry, Config, ResolverEntry, Sensitive};
 use crosslock_relayer::store::SCHEMA;
 use crosslock_relayer::{Listeners, run};
 use serde_json::Value;
@@ -17,6 +17,8 @@ use sqlx::Connection;
 use tokio::net::TcpListener;
 
 const ADMIN_TOKEN: &str = "swapctl-test-admin-token-0123";
+const RESOLVER_TOKEN: &str = "swapctl-test-resolver-token-0123";
+const RESOLVER_ETH: &str = "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB";
 const ESCROW: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
 const MAKER_ETH: &str = "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359";
 
@@ -32,6 +34,7 @@ fn unique() -> String {
 /// A relayer on loopback with its own database (dropped at the end) and Redis prefix.
 struct Stack {
     public: String,
+    resolver: String,
     admin: String,
     db_url: String,
     db_name: String,
@@ -61,6 +64,11 @@ impl Stack {
             redis_prefix: format!("swapctl-test-{}", unique()),
             replica: format!("replica-{}", unique()),
             escrow_contract: ESCROW.to_owned(),
+            resolvers: vec![ResolverEntry {
+                name: "r1".to_owned(),
+                cert_sha256: None,
+                token: Some(Sensitive(RESOLVER_TOKEN.to_owned())),
+            }],
             admins: vec![AdminEntry {
                 name: "ops".to_owned(),
                 token: Sensitive(ADMIN_TOKEN.to_owned()),
@@ -75,6 +83,7 @@ impl Stack {
         };
         let public = format!("http://{}", l.public.local_addr().unwrap());
         let admin = format!("http://{}", l.admin.local_addr().unwrap());
+        let resolver = format!("http://{}", l.resolver.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             run(config, l, async move {
@@ -85,6 +94,7 @@ impl Stack {
         });
         let s = Stack {
             public,
+            resolver,
             admin,
             db_url,
             db_name,
@@ -569,4 +579,124 @@ fn completions_generate_for_every_shell() {
         .output()
         .unwrap();
     assert!(!bad.status.success());
+}
+
+/// Both chain heads as the relayer's watchers would record them (this relayer runs without
+/// chain adapters): Bitcoin at height 200, Ethereum at wall time.
+async fn set_heads(s: &Stack) {
+    use crosslock_relayer::store::{Store, now_unix};
+    let store = Store::connect(&s.db_url, 2).await.unwrap();
+    for (chain, height) in [("bitcoin", 200), ("ethereum", 100)] {
+        let token = store
+            .acquire_lease(
+                &format!("watcher:{chain}"),
+                "swapctl-test",
+                Duration::from_secs(30),
+            )
+            .await
+            .unwrap()
+            .expect("lease free");
+        assert!(
+            store
+                .advance_cursor(chain, height, &[1; 32], now_unix(), token)
+                .await
+                .unwrap()
+        );
+    }
+}
+
+/// A resolver takes the swap over the resolver API, as the resolver daemon would.
+async fn accept(s: &Stack, id: &str) {
+    set_heads(s).await;
+    use crosslock_proto::resolver::v1::AcceptOrderRequest;
+    use crosslock_proto::resolver::v1::resolver_service_client::ResolverServiceClient;
+    let ch = tonic::transport::Endpoint::from_shared(s.resolver.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut c = ResolverServiceClient::new(ch);
+    let mut req = tonic::Request::new(AcceptOrderRequest {
+        swap_id: id.to_owned(),
+        accept: true,
+        decline_reason: String::new(),
+        resolver_btc_pubkey: hex::decode(
+            "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798",
+        )
+        .unwrap(),
+        resolver_eth_address: RESOLVER_ETH.to_owned(),
+    });
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {RESOLVER_TOKEN}").parse().unwrap(),
+    );
+    c.accept_order(req).await.expect("resolver accepts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_retries_and_force_refunds_a_matched_swap_and_the_timeline_shows_it() {
+    let s = Stack::start().await;
+    let swap = submit(&s).await;
+    let id = swap["swap_id"].as_str().unwrap().to_owned();
+    accept(&s, &id).await;
+    let matched = s.json(&["status", &id]).await;
+    assert_eq!(matched["state"], "Matched", "{matched}");
+    // The HTLC the maker would fund names the maker's key as the refund key.
+    assert_eq!(
+        matched["bitcoin"]["refund_pubkey"],
+        swap["maker_btc_pubkey"]
+    );
+    assert!(matched["bitcoin"]["timeout_height"].as_u64().unwrap() > 0);
+
+    let retry = s
+        .swapctl(&[
+            "admin",
+            "retry",
+            &id,
+            "--reason",
+            "watcher restarted",
+            "--json",
+        ])
+        .await;
+    eprintln!(
+        "retry: exit {:?} {}",
+        retry.status.code(),
+        stderr(&retry).trim()
+    );
+    let refund = s
+        .swapctl(&[
+            "admin",
+            "force-refund",
+            &id,
+            "--reason",
+            "maker asked, OPS-2",
+            "--json",
+        ])
+        .await;
+    eprintln!(
+        "force-refund: exit {:?} {}",
+        refund.status.code(),
+        stderr(&refund).trim()
+    );
+    assert!(refund.status.success(), "{}", stderr(&refund));
+    let after: Value = serde_json::from_slice(&refund.stdout).unwrap();
+    eprintln!("after force-refund: {}", after["state"]);
+    let tl = s.json(&["admin", "timeline", &id]).await;
+    let kinds: Vec<&str> = tl["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    eprintln!("timeline: {kinds:?}");
+    assert!(
+        tl["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "operator:ops"),
+        "{tl}"
+    );
+    assert_eq!(tl["swap"]["state"], after["state"]);
+    s.stop().await;
 }
