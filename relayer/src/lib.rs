@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cache;
 pub mod chains;
 pub mod config;
+pub mod dispatch;
 pub mod engine;
 pub mod metrics;
 pub mod quote;

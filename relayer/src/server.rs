@@ -178,11 +178,8 @@ pub async fn run_with_sources(
         Cache::connect(config.redis_url.expose(), &config.redis_prefix).await?
     };
     // Before anything is served: a wrong escrow must stop the relayer, not just its watcher.
-    let sources = {
-        let mut s = crate::chains::connect(&config, &store, cache.subscribe_local()).await?;
-        s.extend(sources);
-        s
-    };
+    let mut adapters = crate::chains::connect(&config, &store, cache.subscribe_local()).await?;
+    adapters.sources.extend(sources);
     let engine = Engine::new(store, cache.clone(), &config.replica);
     let escrow = if config.escrow_contract.is_empty() {
         None
@@ -225,11 +222,20 @@ pub async fn run_with_sources(
         lease_ttl,
         stop_rx.clone(),
     ));
-    if sources.is_empty() {
+    if adapters.sources.is_empty() {
         warn!("no chain adapters wired: swaps will not see chain events");
     }
-    for s in sources {
+    for s in adapters.sources {
         tasks.spawn(run_watcher(engine.clone(), s, lease_ttl, stop_rx.clone()));
+    }
+    if let Some(btc) = adapters.btc {
+        tasks.spawn(crate::dispatch::run_dispatcher(
+            engine.clone(),
+            btc,
+            Duration::from_secs(1),
+            lease_ttl,
+            stop_rx.clone(),
+        ));
     }
 
     let creds = Arc::new(credentials(&config));

@@ -780,6 +780,38 @@ impl Store {
         Ok(out)
     }
 
+    /// The oldest undelivered outbox rows for `target` across swaps (partial index
+    /// `outbox_pending`): (row id, swap, action, index of this row among the swap's rows of
+    /// the same kind).
+    pub async fn pending_for(
+        &self,
+        target: &str,
+        limit: i64,
+    ) -> Result<Vec<(i64, SwapId, StoredAction, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT o.id, o.swap_id, o.payload::text AS payload,
+                    (SELECT count(*) FROM outbox p
+                      WHERE p.swap_id = o.swap_id AND p.kind = o.kind AND p.id < o.id) AS rung
+             FROM outbox o WHERE o.target = $1 AND o.delivered_at IS NULL ORDER BY o.id LIMIT $2",
+        )
+        .bind(target)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let p: String = r.try_get("payload")?;
+            let a: StoredAction = serde_json::from_str(&p).map_err(StoredError::Json)?;
+            out.push((
+                r.try_get("id")?,
+                swap_id_of(&r, "swap_id")?,
+                a,
+                r.try_get("rung")?,
+            ));
+        }
+        Ok(out)
+    }
+
     /// Mark outbox rows delivered.
     pub async fn mark_delivered(&self, ids: &[i64]) -> Result<(), StoreError> {
         sqlx::query(

@@ -27,13 +27,25 @@ pub enum ChainsError {
     Config(String),
 }
 
+/// The adapters built from the config.
+// Sources are trait objects without Debug; the lint's default-on workspace setting is kept
+// everywhere else.
+#[allow(missing_debug_implementations)]
+#[derive(Default)]
+pub struct Adapters {
+    /// One watcher source per configured chain.
+    pub sources: Vec<Box<dyn ChainSource>>,
+    /// Broadcasting through the Bitcoin adapter's connection, when Bitcoin is configured.
+    pub btc: Option<btc::BtcBroadcaster>,
+}
+
 /// The adapters the config asks for (an empty endpoint leaves its chain unwatched).
 pub async fn connect(
     config: &Config,
     store: &Store,
     updates: tokio::sync::broadcast::Receiver<crosslock_proto::public::v1::SwapUpdate>,
-) -> Result<Vec<Box<dyn ChainSource>>, ChainsError> {
-    let mut out: Vec<Box<dyn ChainSource>> = Vec::new();
+) -> Result<Adapters, ChainsError> {
+    let mut out = Adapters::default();
     let c = &config.chains;
     if !c.eth_rpc_url.expose().is_empty() {
         let escrow = crosslock_core::chain::EthAddress::parse(&config.escrow_contract)
@@ -51,7 +63,7 @@ pub async fn connect(
             &config.replica,
         )
         .await?;
-        out.push(Box::new(source));
+        out.sources.push(Box::new(source));
     }
     if !c.electrum_url.is_empty() {
         let network = config
@@ -64,7 +76,8 @@ pub async fn connect(
             updates,
             std::time::Duration::from_millis(c.btc_poll_ms.max(50)),
         );
-        out.push(Box::new(source));
+        out.btc = Some(source.broadcaster());
+        out.sources.push(Box::new(source));
     }
     Ok(out)
 }
