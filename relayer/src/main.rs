@@ -54,17 +54,17 @@ struct Cli {
     #[arg(long, env = "RELAYER_ESCROW_CONTRACT")]
     escrow_contract: Option<String>,
     /// Ethereum JSON-RPC URL (empty: Ethereum unwatched).
-    #[arg(long, env = "RELAYER_ETH_RPC_URL", hide_env_values = true)]
-    eth_rpc_url: Option<String>,
+    #[arg(long, env = "RELAYER_ETHEREUM_RPC_URL", hide_env_values = true)]
+    ethereum_rpc_url: Option<String>,
     /// The chain id the Ethereum node must report.
-    #[arg(long, env = "RELAYER_ETH_CHAIN_ID")]
-    eth_chain_id: Option<u64>,
+    #[arg(long, env = "RELAYER_ETHEREUM_CHAIN_ID")]
+    ethereum_chain_id: Option<u64>,
     /// First block the escrow watcher scans without a cursor.
-    #[arg(long, env = "RELAYER_ETH_START_BLOCK")]
-    eth_start_block: Option<u64>,
+    #[arg(long, env = "RELAYER_ETHEREUM_START_BLOCK")]
+    ethereum_start_block: Option<u64>,
     /// Electrum server, tcp://host:port (empty: Bitcoin unwatched).
-    #[arg(long, env = "RELAYER_ELECTRUM_URL")]
-    electrum_url: Option<String>,
+    #[arg(long, env = "RELAYER_BITCOIN_ELECTRUM_URL")]
+    bitcoin_electrum_url: Option<String>,
     /// JSON logs.
     #[arg(long, env = "RELAYER_LOG_JSON")]
     log_json: Option<bool>,
@@ -124,16 +124,16 @@ fn effective(cli: &Cli) -> anyhow::Result<Config> {
     if let Some(v) = &cli.escrow_contract {
         c.escrow_contract.clone_from(v);
     }
-    if let Some(v) = &cli.eth_rpc_url {
+    if let Some(v) = &cli.ethereum_rpc_url {
         c.chains.eth_rpc_url = Sensitive(v.clone());
     }
-    if let Some(v) = cli.eth_chain_id {
+    if let Some(v) = cli.ethereum_chain_id {
         c.chains.eth_chain_id = v;
     }
-    if let Some(v) = cli.eth_start_block {
+    if let Some(v) = cli.ethereum_start_block {
         c.chains.eth_start_block = v;
     }
-    if let Some(v) = &cli.electrum_url {
+    if let Some(v) = &cli.bitcoin_electrum_url {
         c.chains.electrum_url.clone_from(v);
     }
     if let Some(v) = cli.log_json {
