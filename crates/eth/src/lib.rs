@@ -10,6 +10,7 @@ pub mod claim;
 pub mod contract;
 pub mod convert;
 pub mod events;
+pub mod inputs;
 pub mod lock;
 pub mod refund;
 pub mod sender;
