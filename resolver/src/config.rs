@@ -196,6 +196,29 @@ pub struct Ethereum {
     pub kms_key_id: Option<String>,
     /// Never offer more than this per gas (gwei).
     pub max_fee_gwei: Option<u64>,
+    /// First block the escrow watcher scans when it has no cursor yet: the escrow's deployment
+    /// block.
+    pub start_block: u64,
+}
+
+/// How the resolver follows the chains for its swaps.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Follow {
+    /// Pause between two looks at both chains (milliseconds).
+    pub poll_interval_ms: u64,
+    /// Every open swap hears the clock at least this often (seconds), and at every new Bitcoin
+    /// block; refunds and fee bumps become due on these ticks.
+    pub tick_secs: u64,
+}
+
+impl Default for Follow {
+    fn default() -> Self {
+        Follow {
+            poll_interval_ms: 1_000,
+            tick_secs: 15,
+        }
+    }
 }
 
 /// Mutual TLS to the relayer.
@@ -208,6 +231,8 @@ pub struct Tls {
     pub key_file: Option<PathBuf>,
     /// The CA that signed the relayer's certificate.
     pub relayer_ca_file: Option<PathBuf>,
+    /// The name the relayer's certificate carries, when it is not the URL's host.
+    pub relayer_name: Option<String>,
 }
 
 /// The signer policy's limits. Checked in front of every signature.
@@ -304,6 +329,8 @@ pub struct Config {
     pub signer: SignerLimits,
     /// Order policy.
     pub policy: PolicyConfig,
+    /// How this resolver follows the chains and the clock.
+    pub follow: Follow,
     /// Test-only kill point: the process aborts right after persisting this kind of
     /// transaction (`lock`, `claim_src`, `claim_dst`, `refund_dst`, `refund_src`), before
     /// broadcasting it. Never read from the file, never shown.
@@ -328,6 +355,7 @@ impl Default for Config {
             tls: Tls::default(),
             signer: SignerLimits::default(),
             policy: PolicyConfig::default(),
+            follow: Follow::default(),
             failpoint: None,
         }
     }
@@ -359,6 +387,12 @@ impl Config {
                 name: "leader",
                 reason: "lease_renew_secs must be positive and at most half of lease_ttl_secs"
                     .into(),
+            });
+        }
+        if self.follow.poll_interval_ms == 0 || self.follow.tick_secs == 0 {
+            return Err(ConfigError::Invalid {
+                name: "follow",
+                reason: "poll_interval_ms and tick_secs must be positive".into(),
             });
         }
         if let Some(id) = self.ethereum.chain_id {
@@ -413,6 +447,13 @@ pub enum Command {
     },
     /// Ask the local gRPC health endpoint; exit 0 when serving (for Docker's HEALTHCHECK).
     Healthcheck,
+    /// Make a new hot wallet: writes `btc-descriptor` (external and internal descriptor, one per
+    /// line), `btc-htlc-key` and `eth-key` (hex) into DIR with mode 0600, refusing to overwrite,
+    /// and prints the first Bitcoin receive address and the Ethereum address to fund.
+    Keygen {
+        /// Where to write the key files.
+        dir: PathBuf,
+    },
 }
 
 /// `resolver config ...`.
@@ -484,6 +525,9 @@ pub struct Overrides {
     /// KMS key id or alias.
     #[arg(long, env = "RESOLVER_ETH_KMS_KEY_ID", global = true)]
     pub eth_kms_key_id: Option<String>,
+    /// The escrow's deployment block, where the watcher starts without a cursor.
+    #[arg(long, env = "RESOLVER_ETH_START_BLOCK", global = true)]
+    pub eth_start_block: Option<u64>,
     /// Our client certificate for the relayer.
     #[arg(long, env = "RESOLVER_TLS_CERT_FILE", global = true)]
     pub tls_cert_file: Option<PathBuf>,
@@ -493,6 +537,9 @@ pub struct Overrides {
     /// The relayer's CA.
     #[arg(long, env = "RESOLVER_RELAYER_CA_FILE", global = true)]
     pub relayer_ca_file: Option<PathBuf>,
+    /// The name on the relayer's certificate, when it is not the URL's host.
+    #[arg(long, env = "RESOLVER_RELAYER_TLS_NAME", global = true)]
+    pub relayer_tls_name: Option<String>,
     /// File with the SHA-256 (hex) of the operator token for the admin API.
     #[arg(long, env = "RESOLVER_ADMIN_TOKEN_SHA256_FILE", global = true)]
     pub admin_token_sha256_file: Option<PathBuf>,
@@ -550,9 +597,11 @@ impl Overrides {
             c.ethereum.key = Some(read_secret(p)?);
         }
         some(&mut c.ethereum.kms_key_id, self.eth_kms_key_id.clone());
+        set(&mut c.ethereum.start_block, self.eth_start_block);
         some(&mut c.tls.cert_file, self.tls_cert_file.clone());
         some(&mut c.tls.key_file, self.tls_key_file.clone());
         some(&mut c.tls.relayer_ca_file, self.relayer_ca_file.clone());
+        some(&mut c.tls.relayer_name, self.relayer_tls_name.clone());
         if let Some(p) = &self.admin_token_sha256_file {
             c.server.admin_token_sha256 = Some(read_secret(p)?);
         }

@@ -24,11 +24,18 @@ use crate::stored;
 /// The schema the resolver's tables live in; the relayer's live elsewhere in the same database.
 pub const SCHEMA: &str = "resolver";
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "resolver",
-    include_str!("../migrations/0001_resolver.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "resolver",
+        include_str!("../migrations/0001_resolver.sql"),
+    ),
+    (
+        2,
+        "chain cursors",
+        include_str!("../migrations/0002_chain_cursors.sql"),
+    ),
+];
 
 /// Why a database operation failed.
 #[derive(Debug, Error)]
@@ -216,6 +223,47 @@ pub async fn append(pool: &PgPool, id: SwapId, event: &Event) -> Result<Transiti
         .await?;
     tx.commit().await?;
     Ok(transition)
+}
+
+/// Chain watcher cursors, fenced by the wallet lease.
+pub mod cursors {
+    use super::*;
+
+    /// The stored cursor of `chain`, as JSON.
+    pub async fn load(pool: &PgPool, chain: &str) -> Result<Option<serde_json::Value>, DbError> {
+        let row = sqlx::query("SELECT cursor FROM chain_cursors WHERE chain = $1")
+            .bind(chain)
+            .fetch_optional(pool)
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Saves the cursor of `chain` if the lease `lease` is still held with `token`; `false`
+    /// (nothing written) when it is not.
+    pub async fn save(
+        pool: &PgPool,
+        chain: &str,
+        cursor: &serde_json::Value,
+        lease: &str,
+        token: i64,
+    ) -> Result<bool, DbError> {
+        let n = sqlx::query(
+            "INSERT INTO chain_cursors (chain, cursor, lease, token)
+             SELECT $1, $2, $3, $4 WHERE EXISTS (
+                 SELECT 1 FROM leases WHERE name = $3 AND token = $4 AND expires_at > now())
+             ON CONFLICT (chain) DO UPDATE
+                 SET cursor = EXCLUDED.cursor, lease = EXCLUDED.lease, token = EXCLUDED.token,
+                     updated_at = now()",
+        )
+        .bind(chain)
+        .bind(cursor)
+        .bind(lease)
+        .bind(token)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
 }
 
 /// The Ethereum sender's outbox on Postgres.

@@ -181,13 +181,31 @@ pub struct Executor<P> {
     pub fence: Fence,
     /// A simulated kill point, for tests.
     pub crash: Option<CrashPoint>,
+    /// Where persisted transactions are announced for the relayer's `ReportTx` (best effort:
+    /// the relayer's watchers see them on chain anyway).
+    pub reports: Option<tokio::sync::mpsc::UnboundedSender<TxReport>>,
+}
+
+/// A transaction of ours, persisted and about to be broadcast, for the relayer's records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxReport {
+    /// The swap.
+    pub swap: SwapId,
+    /// `true` for Bitcoin, `false` for Ethereum.
+    pub bitcoin: bool,
+    /// What it does.
+    pub kind: SignKind,
+    /// Txid (Bitcoin, in its usual reversed display order) or transaction hash.
+    pub tx_id: [u8; 32],
+    /// The signed transaction.
+    pub raw: Vec<u8>,
 }
 
 fn key(kind: SignKind, id: SwapId) -> String {
     format!("{}:{id}", kind.name())
 }
 
-fn swap_params(e: &EthEscrow) -> SwapParams {
+pub(crate) fn swap_params(e: &EthEscrow) -> SwapParams {
     let (token, amount) = match e.amount {
         Amount::Token { token, units } => (
             Some(crosslock_eth::convert::address(&token)),
@@ -206,7 +224,7 @@ fn swap_params(e: &EthEscrow) -> SwapParams {
     }
 }
 
-fn htlc(h: &BtcHtlc) -> Result<HtlcParams, ExecError> {
+pub(crate) fn htlc(h: &BtcHtlc) -> Result<HtlcParams, ExecError> {
     let k = |p| crosslock_btc::types::pubkey(p).map_err(|e| ExecError::Btc(e.to_string()));
     HtlcParams::new(
         h.hashlock,
@@ -435,6 +453,7 @@ impl<P: Provider + Clone> Executor<P> {
                 btc_outbox::insert(&self.pool, &row).await?;
                 m::fee_spent("bitcoin", funding.fee.0 as f64 / 1e8);
                 info!(swap_id = %id, txid = %row.txid, "dst HTLC funding persisted");
+                self.report_btc(id, SignKind::LockDst, &row);
                 self.crash_here(SignKind::LockDst)?;
                 self.broadcast_btc(&row)
             }
@@ -535,6 +554,15 @@ impl<P: Provider + Clone> Executor<P> {
             .prepare_with_deadline(k, intent, deadline)
             .await?;
         info!(swap_id = %id, kind = kind.name(), nonce = entry.nonce, hash = %entry.hash, "ethereum transaction persisted");
+        if let Some(r) = &self.reports {
+            let _ = r.send(TxReport {
+                swap: id,
+                bitcoin: false,
+                kind,
+                tx_id: entry.hash.0,
+                raw: entry.raw.to_vec(),
+            });
+        }
         if crash {
             return Err(ExecError::SimulatedCrash(kind.name().to_owned()));
         }
@@ -648,8 +676,26 @@ impl<P: Provider + Clone> Executor<P> {
             .saturating_sub(prev.as_ref().map_or(0, |p| p.fee.0));
         m::fee_spent("bitcoin", extra as f64 / 1e8);
         info!(swap_id = %id, kind = kind.name(), txid = %row.txid, rate_sat_vb = rate.to_sat_per_vb_ceil(), escalation = %row.escalation, bump = prev.is_some(), "bitcoin spend persisted");
+        self.report_btc(id, kind, &row);
         self.crash_here(kind)?;
         self.broadcast_btc(&row)
+    }
+
+    fn report_btc(&self, id: SwapId, kind: SignKind, row: &BtcOutboxRow) {
+        let Some(r) = &self.reports else { return };
+        let Some(tx_id) = hex::decode(&row.txid)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        else {
+            return;
+        };
+        let _ = r.send(TxReport {
+            swap: id,
+            bitcoin: true,
+            kind,
+            tx_id,
+            raw: row.raw.clone(),
+        });
     }
 
     fn broadcast_btc(&mut self, row: &BtcOutboxRow) -> Result<(), ExecError> {

@@ -10,8 +10,8 @@
 //! Modules: [`config`] (layered settings), [`stored`] (the on-disk event format), [`db`]
 //! (schema, outboxes, lease), [`policy`] (orders and signatures, pure), [`executor`] (actions
 //! to transactions), [`orders`] (offers answered per policy), [`relayer`] (the gRPC client
-//! over mTLS), [`metrics`] (Prometheus),
-//! [`service`] (the run loop).
+//! over mTLS), [`follow`] (both chains, for our own swaps), [`intake`] (relayer stream, chains
+//! and clock turned into events), [`metrics`] (Prometheus), [`service`] (the run loop).
 
 #[cfg(test)]
 mod fixtures;
@@ -19,6 +19,8 @@ mod fixtures;
 pub mod config;
 pub mod db;
 pub mod executor;
+pub mod follow;
+pub mod intake;
 pub mod metrics;
 pub mod orders;
 pub mod policy;

@@ -23,6 +23,14 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", config.show());
             Ok(())
         }
+        Command::Keygen { dir } => {
+            let network = config.network().context("network")?;
+            let k = crosslock_resolver::service::keygen(&dir, network)
+                .context("could not write the keys")?;
+            println!("bitcoin receive address: {}", k.btc_address);
+            println!("ethereum address: {}", k.eth_address);
+            Ok(())
+        }
         Command::Healthcheck => crosslock_resolver::healthcheck(&config)
             .await
             .context("resolver is not healthy"),

@@ -7,10 +7,10 @@
 //! public keys and addresses leave this module.
 
 use crosslock_core::amount::{Amount, Sats, TokenUnits, Wei};
-use crosslock_core::chain::{BtcPubkey, EthAddress, Network};
-use crosslock_core::order::Order;
+use crosslock_core::chain::{BtcPubkey, ChainId, EthAddress, Network};
+use crosslock_core::order::{LockTerms, MatchParams, Order, Terms};
 use crosslock_core::secret::{Hashlock, SwapId};
-use crosslock_core::time::UnixTime;
+use crosslock_core::time::{BtcHeight, UnixTime};
 use crosslock_proto::public::v1 as ppb;
 use crosslock_proto::resolver::v1 as rpb;
 use crosslock_proto::resolver::v1::resolver_service_client::ResolverServiceClient;
@@ -89,6 +89,43 @@ pub async fn connect(
 pub struct GrpcRelayer {
     /// The client.
     pub client: ResolverServiceClient<Channel>,
+    /// The matched swap the last accepted `AcceptOrder` returned.
+    pub matched: Option<ppb::Swap>,
+}
+
+impl GrpcRelayer {
+    /// A relayer client over `client`.
+    pub fn new(client: ResolverServiceClient<Channel>) -> GrpcRelayer {
+        GrpcRelayer {
+            client,
+            matched: None,
+        }
+    }
+
+    /// `ReportTx` for one of our transactions.
+    pub async fn report(&mut self, r: &crate::executor::TxReport) -> Result<(), ClientError> {
+        use crate::policy::SignKind;
+        let kind = match r.kind {
+            SignKind::LockDst => rpb::TxKind::Lock,
+            SignKind::ClaimSrc | SignKind::ClaimDst => rpb::TxKind::Claim,
+            SignKind::RefundDst | SignKind::RefundSrc => rpb::TxKind::Refund,
+        };
+        let chain = if r.bitcoin {
+            ppb::Chain::Bitcoin
+        } else {
+            ppb::Chain::Ethereum
+        };
+        self.client
+            .report_tx(rpb::ReportTxRequest {
+                swap_id: r.swap.to_string(),
+                chain: chain as i32,
+                kind: kind as i32,
+                tx_id: r.tx_id.to_vec(),
+                raw_tx: r.raw.clone(),
+            })
+            .await?;
+        Ok(())
+    }
 }
 
 impl RelayerApi for GrpcRelayer {
@@ -106,11 +143,13 @@ impl RelayerApi for GrpcRelayer {
                 .map(|e| e.checksummed())
                 .unwrap_or_default(),
         };
-        self.client
+        let r = self
+            .client
             .accept_order(req)
             .await
-            .map(|_| ())
-            .map_err(|s| RelayerError(format!("{}: {}", s.code(), s.message())))
+            .map_err(|s| RelayerError(format!("{}: {}", s.code(), s.message())))?;
+        self.matched = r.into_inner().swap;
+        Ok(())
     }
 }
 
@@ -162,6 +201,120 @@ pub fn order_from_offer(network: Network, s: &ppb::Swap) -> Result<(SwapId, Orde
         quote_expires: UnixTime(u64::try_from(s.fund_by).map_err(|_| OfferError("fund_by"))?),
     };
     Ok((SwapId(id), order))
+}
+
+/// The terms of a swap the relayer matched to us, rebuilt from the order and the timeouts in its
+/// record with our own keys and finality policy, then compared with every parameter the record
+/// shows. A record that disagrees (another key, another escrow, another receiver) is refused:
+/// we never lock against terms we did not derive ourselves.
+pub fn terms_from_view(
+    network: Network,
+    view: &ppb::Swap,
+    me: (BtcPubkey, EthAddress),
+    escrow: EthAddress,
+) -> Result<(SwapId, Order, Terms), OfferError> {
+    let (id, order) = order_from_offer(network, view)?;
+    let b = view.bitcoin.as_ref().ok_or(OfferError("bitcoin"))?;
+    let e = view.ethereum.as_ref().ok_or(OfferError("ethereum"))?;
+    let contract = EthAddress::parse(&e.contract).map_err(|_| OfferError("ethereum.contract"))?;
+    if contract != escrow {
+        return Err(OfferError("ethereum.contract"));
+    }
+    let params = network.params();
+    if e.chain_id != params.eth_chain_id.0 {
+        return Err(OfferError("ethereum.chain_id"));
+    }
+    let m = MatchParams {
+        resolver_btc_pubkey: me.0,
+        resolver_eth_address: me.1,
+        escrow_contract: escrow,
+        chain_id: ChainId(e.chain_id),
+        btc_timeout: BtcHeight(b.timeout_height),
+        eth_timeout: UnixTime(
+            u64::try_from(e.timeout).map_err(|_| OfferError("ethereum.timeout"))?,
+        ),
+        finality: params.finality,
+    };
+    let terms = Terms::from_match(&order, &m);
+    let (htlc, escrow_terms) = match (&terms.src, &terms.dst) {
+        (LockTerms::Btc(h), LockTerms::Eth(x)) | (LockTerms::Eth(x), LockTerms::Btc(h)) => (h, x),
+        _ => return Err(OfferError("direction")),
+    };
+    if b.claim_pubkey != htlc.claim_pubkey.as_bytes()
+        || b.refund_pubkey != htlc.refund_pubkey.as_bytes()
+    {
+        return Err(OfferError("bitcoin.keys"));
+    }
+    if b.amount != htlc.amount.0.to_string() {
+        return Err(OfferError("bitcoin.amount"));
+    }
+    let same = |s: &str, a: &EthAddress| EthAddress::parse(s).is_ok_and(|x| x == *a);
+    if !same(&e.sender, &escrow_terms.sender) || !same(&e.receiver, &escrow_terms.receiver) {
+        return Err(OfferError("ethereum.parties"));
+    }
+    if e.amount != escrow_terms.amount.base_units().to_string() {
+        return Err(OfferError("ethereum.amount"));
+    }
+    Ok((id, order, terms))
+}
+
+/// What the relayer link hands the run loop.
+#[derive(Debug)]
+pub enum Inbound {
+    /// A new subscription is up; calls go through this client.
+    Connected(GrpcRelayer),
+    /// Something on the subscription.
+    Event(rpb::resolver_event::Event),
+    /// The subscription ended; the link reconnects by itself.
+    Disconnected(String),
+}
+
+/// Keeps a subscription to the relayer open until `tx` closes: connects over mutual TLS,
+/// subscribes, forwards every event, and reconnects with a backoff of 1 s doubling to 30 s. On
+/// each reconnect the relayer replays the record of every open swap of ours first.
+pub async fn link(url: String, tls: ClientTls, tx: tokio::sync::mpsc::Sender<Inbound>) {
+    let mut backoff = std::time::Duration::from_secs(1);
+    loop {
+        let ended = match connect(&url, &tls).await {
+            Ok(mut client) => match client
+                .subscribe_orders(rpb::SubscribeOrdersRequest { pairs: Vec::new() })
+                .await
+            {
+                Ok(stream) => {
+                    info!(%url, "subscribed to the relayer");
+                    backoff = std::time::Duration::from_secs(1);
+                    if tx
+                        .send(Inbound::Connected(GrpcRelayer::new(client)))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    let mut stream = stream.into_inner();
+                    loop {
+                        match stream.next().await {
+                            Some(Ok(rpb::ResolverEvent { event: Some(ev) })) => {
+                                if tx.send(Inbound::Event(ev)).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Some(Ok(_)) => {}
+                            Some(Err(s)) => break format!("{}: {}", s.code(), s.message()),
+                            None => break "stream ended".to_owned(),
+                        }
+                    }
+                }
+                Err(s) => format!("subscribe: {}: {}", s.code(), s.message()),
+            },
+            Err(e) => e.to_string(),
+        };
+        warn!(%url, reason = %ended, retry_in_s = backoff.as_secs(), "relayer link down");
+        if tx.send(Inbound::Disconnected(ended)).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
+    }
 }
 
 /// What [`answer_offers`] did.

@@ -20,9 +20,12 @@ use tracing::{info, warn};
 use crate::config::{Config, EthSignerKind};
 use crate::db::{self, DbError, PgTxStore};
 use crate::executor::{BtcFees, BtcSide, CrashPoint, EthSide, ExecError, Executor, Fence};
+use crate::follow::{Chains, PgCursorStore};
+use crate::intake::{Intake, identity_pair};
 use crate::metrics as m;
 use crate::policy::SignKind;
 use crate::policy::{Identity, SignerPolicy};
+use crate::relayer::{ClientTls, Inbound};
 use crosslock_btc::wallet::ResolverWallet;
 
 /// Why the service stopped.
@@ -134,7 +137,8 @@ async fn eth_side(
     }))
 }
 
-fn btc_network(n: crosslock_core::chain::Network) -> bitcoin::Network {
+/// The `bitcoin` crate's name for a network.
+pub fn btc_network(n: crosslock_core::chain::Network) -> bitcoin::Network {
     match n {
         crosslock_core::chain::Network::Mainnet => bitcoin::Network::Bitcoin,
         crosslock_core::chain::Network::Testnet => bitcoin::Network::Testnet,
@@ -215,6 +219,89 @@ pub fn btc_side(config: &Config) -> Result<Option<BtcSide>, ServiceError> {
         fees,
         now_unix: unix_now,
     }))
+}
+
+fn random_key() -> Result<bitcoin::secp256k1::SecretKey, ServiceError> {
+    loop {
+        let mut b = [0u8; 32];
+        getrandom::fill(&mut b)
+            .map_err(|e| ServiceError::Io(std::io::Error::other(format!("randomness: {e}"))))?;
+        if let Ok(k) = bitcoin::secp256k1::SecretKey::from_slice(&b) {
+            return Ok(k);
+        }
+    }
+}
+
+fn write_new(path: &std::path::Path, text: &str) -> Result<(), ServiceError> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let mut f = o.open(path).map_err(|e| {
+        ServiceError::Io(std::io::Error::new(
+            e.kind(),
+            format!("{}: {e}", path.display()),
+        ))
+    })?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// What `resolver keygen` made: the addresses to fund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewKeys {
+    /// The hot wallet's first receive address.
+    pub btc_address: String,
+    /// The Ethereum signer's address.
+    pub eth_address: String,
+}
+
+/// Writes a new hot wallet's key files into `dir` (mode 0600, never overwriting): the wallet's
+/// descriptors, the HTLC key and the Ethereum key.
+pub fn keygen(
+    dir: &std::path::Path,
+    network: crosslock_core::chain::Network,
+) -> Result<NewKeys, ServiceError> {
+    std::fs::create_dir_all(dir)?;
+    let net = btc_network(network);
+    let mut seed = [0u8; 32];
+    seed.copy_from_slice(&random_key()?.secret_bytes());
+    let xprv = bitcoin::bip32::Xpriv::new_master(net, &seed)
+        .map_err(|e| ServiceError::Config(format!("master key: {e}")))?;
+    let coin = u8::from(net != bitcoin::Network::Bitcoin);
+    let external = format!("wpkh({xprv}/84'/{coin}'/0'/0/*)");
+    let internal = format!("wpkh({xprv}/84'/{coin}'/0'/1/*)");
+    let htlc = random_key()?;
+    let eth = random_key()?;
+    let scratch = std::env::temp_dir().join(format!(
+        "resolver-keygen-{}.wallet",
+        hex::encode(&random_key()?.secret_bytes()[..8])
+    ));
+    let btc_address = ResolverWallet::open(&scratch, &external, &internal, net)
+        .and_then(|mut w| w.new_address())
+        .map_err(|e| ServiceError::Config(format!("wallet: {e}")))?
+        .to_string();
+    let _ = std::fs::remove_file(&scratch);
+    let eth_hex = hex::encode(eth.secret_bytes());
+    let eth_address = EthSigner::local(&LocalKey::new(&eth_hex))
+        .map_err(|e| ServiceError::Eth(e.to_string()))?
+        .address()
+        .to_checksum(None);
+    write_new(
+        &dir.join("btc-descriptor"),
+        &format!("{external}\n{internal}\n"),
+    )?;
+    write_new(
+        &dir.join("btc-htlc-key"),
+        &format!("{}\n", hex::encode(htlc.secret_bytes())),
+    )?;
+    write_new(&dir.join("eth-key"), &format!("{eth_hex}\n"))?;
+    Ok(NewKeys {
+        btc_address,
+        eth_address,
+    })
 }
 
 /// Publishes inventory, its floors, and pending claims with their deadlines.
@@ -310,6 +397,111 @@ fn serve_health(addr: std::net::SocketAddr, mut stop: tokio::sync::watch::Receiv
     });
 }
 
+/// What the lease holder runs: the executors and, with a relayer and both chains configured,
+/// the intake that feeds them.
+struct Leader<P> {
+    resolver: Resolver<P>,
+    intake: Option<Following<P>>,
+}
+
+/// The intake and its relayer link (stopped when dropped).
+struct Following<P> {
+    intake: Intake<P>,
+    inbound: tokio::sync::mpsc::Receiver<Inbound>,
+    link: tokio::task::JoinHandle<()>,
+}
+
+impl<P> Drop for Following<P> {
+    fn drop(&mut self) {
+        self.link.abort();
+    }
+}
+
+fn read_pem(path: Option<&std::path::PathBuf>, what: &str) -> Result<String, ServiceError> {
+    let p = path.ok_or_else(|| ServiceError::Config(format!("{what} is required")))?;
+    std::fs::read_to_string(p).map_err(|e| ServiceError::Config(format!("{what}: {e}")))
+}
+
+/// Starts following the relayer and both chains, when all three are configured. Without them
+/// the resolver only finishes the swaps already in its log.
+async fn start_intake(
+    config: &Config,
+    r: &Resolver<RootProvider>,
+    pool: &PgPool,
+    lease: &str,
+    token: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    policy: crate::policy::OrderPolicy,
+    reports: tokio::sync::mpsc::UnboundedReceiver<crate::executor::TxReport>,
+) -> Option<Following<RootProvider>> {
+    let (Some(url), Some(electrum), Some(eth), Some(me)) = (
+        config.relayer_url.clone(),
+        config.bitcoin.electrum_url.as_deref(),
+        r.exec.eth.as_ref(),
+        identity_pair(r),
+    ) else {
+        warn!(
+            "relayer, bitcoin or ethereum not configured: taking no orders, finishing the swaps already recorded"
+        );
+        return None;
+    };
+    let tls = match (|| -> Result<ClientTls, ServiceError> {
+        Ok(ClientTls {
+            ca_pem: read_pem(config.tls.relayer_ca_file.as_ref(), "tls.relayer_ca_file")?,
+            cert_pem: read_pem(config.tls.cert_file.as_ref(), "tls.cert_file")?,
+            key_pem: read_pem(config.tls.key_file.as_ref(), "tls.key_file")?,
+            domain: config.tls.relayer_name.clone(),
+        })
+    })() {
+        Ok(t) => t,
+        Err(e) => {
+            warn!(error = %e, "no client certificate for the relayer: taking no orders");
+            return None;
+        }
+    };
+    let network = config.network().ok()?;
+    let cursors = PgCursorStore::new(pool.clone(), lease.to_owned(), token);
+    let chains = match Chains::open(
+        electrum,
+        eth.provider.clone(),
+        eth.escrow,
+        config.ethereum.start_block,
+        cursors,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(error = %e, "cannot follow the chains: taking no orders");
+            return None;
+        }
+    };
+    let intake = match Intake::start(
+        r,
+        network,
+        me,
+        policy,
+        config.paused,
+        chains,
+        reports,
+        Duration::from_secs(config.follow.tick_secs),
+    )
+    .await
+    {
+        Ok(i) => i,
+        Err(e) => {
+            warn!(error = %e, "cannot start following: taking no orders");
+            return None;
+        }
+    };
+    let (tx, inbound) = tokio::sync::mpsc::channel(1024);
+    let link = tokio::spawn(crate::relayer::link(url, tls, tx));
+    Some(Following {
+        intake,
+        inbound,
+        link,
+    })
+}
+
 /// Runs the resolver until `shutdown` resolves: metrics, database, the lease, and the executors
 /// while this replica holds the lease.
 pub async fn run(
@@ -342,17 +534,10 @@ pub async fn run(
     )
     .await?;
     let policy = signer_policy(&config)?;
-    let floors = crate::policy::OrderPolicy::from_config(&config.policy)
-        .map_err(|e| ServiceError::Config(e.to_string()))?
-        .inventory_floor;
+    let order_policy = crate::policy::OrderPolicy::from_config(&config.policy)
+        .map_err(|e| ServiceError::Config(e.to_string()))?;
+    let floors = order_policy.inventory_floor.clone();
     metrics::gauge!(m::PAUSED).set(if config.paused { 1.0 } else { 0.0 });
-    // The gRPC client (`relayer::answer_offers`) answers offers, but the relayer's swap updates
-    // are not yet turned into this resolver's events; until they are, the run loop does not
-    // take orders it could not carry out. It finishes every swap already in its log.
-    warn!(
-        relayer_url = config.relayer_url.as_deref().unwrap_or(""),
-        "not subscribing to the relayer yet; finishing the swaps already recorded"
-    );
     let failpoint = config
         .failpoint
         .as_deref()
@@ -373,74 +558,127 @@ pub async fn run(
     let lease_name = format!("wallet:{}", config.wallet_name);
     let ttl = Duration::from_secs(config.leader.lease_ttl_secs);
     let renew = Duration::from_secs(config.leader.lease_renew_secs);
-    let mut resolver: Option<Resolver<RootProvider>> = None;
+    let poll_every = Duration::from_millis(config.follow.poll_interval_ms);
+    let token_cell = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let mut leader: Option<Leader<RootProvider>> = None;
+    let mut next_renew = tokio::time::Instant::now();
     let mut stop = stop_rx.clone();
     loop {
-        match db::lease::acquire(&pool, &lease_name, &config.instance, ttl).await {
-            Ok(Some(token)) => {
-                metrics::gauge!(m::IS_LEADER).set(1.0);
-                if resolver.is_none() {
-                    info!(token, "took the wallet lease");
-                    let eth = eth_side(&config, &pool).await?;
-                    let btc = btc_side(&config)?;
-                    let me = identity(&config, eth.as_ref(), btc.as_ref());
-                    let mut r = Resolver {
-                        exec: Executor {
-                            pool: pool.clone(),
-                            policy: policy.clone(),
-                            me,
-                            eth,
-                            btc,
-                            fence: Fence {
-                                name: lease_name.clone(),
-                                token: Some(token),
+        if tokio::time::Instant::now() >= next_renew {
+            next_renew = tokio::time::Instant::now() + renew;
+            match db::lease::acquire(&pool, &lease_name, &config.instance, ttl).await {
+                Ok(Some(token)) => {
+                    metrics::gauge!(m::IS_LEADER).set(1.0);
+                    token_cell.store(token, std::sync::atomic::Ordering::SeqCst);
+                    if let Some(l) = leader.as_mut() {
+                        l.resolver.exec.fence.token = Some(token);
+                        if let Err(e) = l.resolver.exec.poll().await {
+                            warn!(error = %e, "outbox follow-up failed");
+                        }
+                        if let Err(e) = l.resolver.resume().await {
+                            if matches!(e, ExecError::SimulatedCrash(_)) {
+                                return Err(e.into());
+                            }
+                            warn!(error = %e, "due actions failed; retrying next round");
+                        }
+                    } else {
+                        info!(token, "took the wallet lease");
+                        let eth = eth_side(&config, &pool).await?;
+                        let btc = btc_side(&config)?;
+                        let me = identity(&config, eth.as_ref(), btc.as_ref());
+                        let (report_tx, report_rx) = tokio::sync::mpsc::unbounded_channel();
+                        let mut r = Resolver {
+                            exec: Executor {
+                                pool: pool.clone(),
+                                policy: policy.clone(),
+                                me,
+                                eth,
+                                btc,
+                                fence: Fence {
+                                    name: lease_name.clone(),
+                                    token: Some(token),
+                                },
+                                crash: failpoint,
+                                reports: Some(report_tx),
                             },
-                            crash: failpoint,
-                        },
-                    };
-                    if let Err(e) = r.resume().await {
-                        if matches!(e, ExecError::SimulatedCrash(_)) {
-                            return Err(e.into());
+                        };
+                        if let Err(e) = r.resume().await {
+                            if matches!(e, ExecError::SimulatedCrash(_)) {
+                                return Err(e.into());
+                            }
+                            warn!(error = %e, "resume incomplete; retrying next round");
                         }
-                        warn!(error = %e, "resume incomplete; retrying next round");
-                    }
-                    resolver = Some(r);
-                } else if let Some(r) = resolver.as_mut() {
-                    r.exec.fence.token = Some(token);
-                    if let Err(e) = r.exec.poll().await {
-                        warn!(error = %e, "outbox follow-up failed");
-                    }
-                    if let Err(e) = r.resume().await {
-                        if matches!(e, ExecError::SimulatedCrash(_)) {
-                            return Err(e.into());
-                        }
-                        warn!(error = %e, "due actions failed; retrying next round");
+                        let intake = start_intake(
+                            &config,
+                            &r,
+                            &pool,
+                            &lease_name,
+                            token_cell.clone(),
+                            order_policy.clone(),
+                            report_rx,
+                        )
+                        .await;
+                        leader = Some(Leader {
+                            resolver: r,
+                            intake,
+                        });
                     }
                 }
-            }
-            Ok(None) => {
-                metrics::gauge!(m::IS_LEADER).set(0.0);
-                if resolver.take().is_some() {
-                    warn!("lost the wallet lease; standing by");
+                Ok(None) => {
+                    metrics::gauge!(m::IS_LEADER).set(0.0);
+                    if leader.take().is_some() {
+                        warn!("lost the wallet lease; standing by");
+                    }
+                }
+                Err(e) => {
+                    metrics::counter!(m::POSTGRES_ERRORS).increment(1);
+                    warn!(error = %e, "lease renewal failed; not acting until it succeeds");
+                    leader = None;
+                    metrics::gauge!(m::IS_LEADER).set(0.0);
                 }
             }
-            Err(e) => {
-                metrics::counter!(m::POSTGRES_ERRORS).increment(1);
-                warn!(error = %e, "lease renewal failed; not acting until it succeeds");
-                resolver = None;
-                metrics::gauge!(m::IS_LEADER).set(0.0);
+            if let Some(l) = &leader
+                && let Err(e) = observe(&l.resolver, &floors).await
+            {
+                warn!(error = %e, "metrics refresh failed");
             }
         }
-        if let Some(r) = &resolver
-            && let Err(e) = observe(r, &floors).await
+        if let Some(l) = leader.as_mut()
+            && let Some(f) = l.intake.as_mut()
         {
-            warn!(error = %e, "metrics refresh failed");
+            f.intake.round(&mut l.resolver).await;
         }
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => break,
-            () = tokio::time::sleep(renew) => {}
+        let wait = if leader.as_ref().is_some_and(|l| l.intake.is_some()) {
+            poll_every
+        } else {
+            renew
+        };
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let inbound = async {
+                match leader.as_mut().and_then(|l| l.intake.as_mut()) {
+                    Some(f) => f.inbound.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => break,
+                msg = inbound => {
+                    if let Some(l) = leader.as_mut()
+                        && let Some(f) = l.intake.as_mut()
+                        && let Some(msg) = msg
+                    {
+                        f.intake.on_inbound(&mut l.resolver, msg).await;
+                    }
+                }
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        if *stop.borrow() {
+            break;
         }
     }
+    let resolver = leader.map(|l| l.resolver);
     if let Some(r) = resolver
         && let Some(token) = r.exec.fence.token
     {

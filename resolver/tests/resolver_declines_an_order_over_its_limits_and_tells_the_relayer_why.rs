@@ -166,7 +166,7 @@ async fn resolver_declines_an_order_over_its_limits_and_tells_the_relayer_why() 
     let mut key = [3u8; 33];
     key[0] = 2;
     let me = (BtcPubkey::from_bytes(&key).unwrap(), EthAddress([2; 20]));
-    let mut relayer = GrpcRelayer { client };
+    let mut relayer = GrpcRelayer::new(client);
     let stats = answer_offers(
         &mut relayer,
         Network::Regtest,

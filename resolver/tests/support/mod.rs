@@ -475,6 +475,7 @@ impl World {
                     token: Some(token),
                 },
                 crash,
+                reports: None,
             },
         }
     }

@@ -1,0 +1,361 @@
+//! Where this resolver's events come from while it holds the wallet lease: offers and secrets
+//! from the relayer's stream, locks and spends from the chains (module [`crate::follow`]), and
+//! the clock.
+//!
+//! Owns the translation of each source into the core's events and the order they are recorded
+//! in: an offer the policy allows is accepted, and the match the relayer returns is recorded
+//! (`Created`, then `Matched`, with terms rebuilt from our own keys) before any chain event of
+//! that swap; chain events reach a swap after a `Tick` that brings its clock up to date, so no
+//! timelock is ever checked against a stale clock. It trusts the relayer only for what cannot
+//! cost us funds: offers, and a secret (which the core checks against the hashlock). It must
+//! never act on an event that did not commit (that is [`crate::Resolver::ingest`]'s order).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use alloy::providers::Provider;
+use crosslock_core::chain::{BtcPubkey, EthAddress, Network};
+use crosslock_core::order::{LockTerms, Terms};
+use crosslock_core::secret::{Secret, SwapId};
+use crosslock_core::swap::{Event, Swap};
+use crosslock_core::time::Clock;
+use crosslock_proto::public::v1 as ppb;
+use crosslock_proto::resolver::v1 as rpb;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::db::{self, DbError};
+use crate::executor::{ExecError, TxReport};
+use crate::follow::{Chains, FollowError};
+use crate::orders::answer_offer;
+use crate::policy::{Book, OrderPolicy, asset_key};
+use crate::relayer::{GrpcRelayer, Inbound, order_from_offer, terms_from_view};
+use crate::service::Resolver;
+
+/// The leader's event sources for one resolver.
+pub struct Intake<P> {
+    network: Network,
+    me: (BtcPubkey, EthAddress),
+    escrow: EthAddress,
+    policy: OrderPolicy,
+    paused: bool,
+    /// The chains.
+    pub chains: Chains<P>,
+    relayer: Option<GrpcRelayer>,
+    reports: mpsc::UnboundedReceiver<TxReport>,
+    ticked: HashMap<SwapId, Clock>,
+    terms: HashMap<SwapId, Terms>,
+    /// Chain events seen before both chains gave a clock; recorded once they have.
+    backlog: Vec<(SwapId, Event)>,
+    last_sweep: Option<Instant>,
+    tick_every: Duration,
+}
+
+/// Who this resolver is on each chain, from its executors.
+pub fn identity_pair<P: Provider + Clone>(r: &Resolver<P>) -> Option<(BtcPubkey, EthAddress)> {
+    let btc = r.exec.btc.as_ref()?;
+    let eth = r.exec.eth.as_ref()?;
+    let pk = BtcPubkey::from_bytes(&btc.htlc_pubkey().serialize()).ok()?;
+    Some((
+        pk,
+        crosslock_eth::convert::core_address(eth.sender.address()),
+    ))
+}
+
+impl<P: Provider + Clone> Intake<P> {
+    /// Follows every open swap already in our log.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn start(
+        r: &Resolver<P>,
+        network: Network,
+        me: (BtcPubkey, EthAddress),
+        policy: OrderPolicy,
+        paused: bool,
+        mut chains: Chains<P>,
+        reports: mpsc::UnboundedReceiver<TxReport>,
+        tick_every: Duration,
+    ) -> Result<Intake<P>, ExecError> {
+        let escrow = r
+            .exec
+            .eth
+            .as_ref()
+            .map(|e| crosslock_eth::convert::core_address(e.escrow))
+            .ok_or(ExecError::NoChain("ethereum"))?;
+        let mut terms = HashMap::new();
+        for id in db::open_swaps(&r.exec.pool).await? {
+            if let Some(l) = db::load_swap(&r.exec.pool, id).await?
+                && let Some(t) = l.swap.terms
+            {
+                track(&mut chains, id, &t);
+                terms.insert(id, t);
+            }
+        }
+        info!(
+            swaps = terms.len(),
+            "following the chains for the open swaps"
+        );
+        Ok(Intake {
+            network,
+            me,
+            escrow,
+            policy,
+            paused,
+            chains,
+            relayer: None,
+            reports,
+            ticked: HashMap::new(),
+            terms,
+            backlog: Vec::new(),
+            last_sweep: None,
+            tick_every,
+        })
+    }
+
+    /// Records `event` for swap `id` and acts on it. An event the core refuses (a duplicate, a
+    /// late fact) changes nothing and is only logged. Returns the record when it committed.
+    async fn record(&mut self, r: &mut Resolver<P>, id: SwapId, event: &Event) -> Option<Swap> {
+        for attempt in 0..3 {
+            match r.ingest(id, event).await {
+                Ok(swap) => {
+                    if swap.state.is_terminal()
+                        && let Some(t) = self.terms.remove(&id)
+                    {
+                        self.chains.untrack(id, &t);
+                        self.ticked.remove(&id);
+                        info!(swap_id = %id, state = ?swap.state, "swap finished");
+                    }
+                    return Some(swap);
+                }
+                Err(ExecError::Db(DbError::Refused(e))) => {
+                    debug!(swap_id = %id, error = %e, "event refused by the core; nothing recorded");
+                    return None;
+                }
+                Err(ExecError::Db(DbError::Conflict(_))) if attempt < 2 => {}
+                Err(ExecError::Db(e)) => {
+                    warn!(swap_id = %id, error = %e, "could not record the event");
+                    return None;
+                }
+                Err(e) => {
+                    // Recorded; the action failed and is due again on the next resume.
+                    warn!(swap_id = %id, error = %e, "action failed after recording; due again");
+                    return db::load_swap(&r.exec.pool, id)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|l| l.swap);
+                }
+            }
+        }
+        None
+    }
+
+    /// Brings swap `id`'s clock up to the chains' before anything else reaches it.
+    async fn catch_up(&mut self, r: &mut Resolver<P>, id: SwapId, clock: Clock) {
+        if self.ticked.get(&id) == Some(&clock) {
+            return;
+        }
+        if self.record(r, id, &Event::Tick { clock }).await.is_some() {
+            self.ticked.insert(id, clock);
+        }
+    }
+
+    /// Records a swap the relayer matched to us, from its record: `Created`, then `Matched` with
+    /// the terms we rebuild. Already recorded: nothing happens.
+    async fn record_match(&mut self, r: &mut Resolver<P>, view: &ppb::Swap) {
+        let (id, order, terms) = match terms_from_view(self.network, view, self.me, self.escrow) {
+            Ok(x) => x,
+            Err(e) => {
+                warn!(swap_id = %view.swap_id, error = %e, "matched record disagrees with our terms; not recorded");
+                return;
+            }
+        };
+        if self.terms.contains_key(&id) {
+            return;
+        }
+        if let Ok(Some(l)) = db::load_swap(&r.exec.pool, id).await
+            && l.swap.terms.is_some()
+        {
+            // Known already (finished or followed): nothing to add.
+            return;
+        }
+        let Some(clock) = self.chains.clock() else {
+            warn!(swap_id = %id, "chains not read yet; the match is recorded on the relayer's replay");
+            return;
+        };
+        let created = Event::Created {
+            id,
+            order,
+            at: clock,
+        };
+        if self.record(r, id, &created).await.is_none() {
+            return;
+        }
+        let matched = Event::Matched { terms, at: clock };
+        match self.record(r, id, &matched).await {
+            Some(s) if s.terms.is_some() => {
+                track(&mut self.chains, id, &terms);
+                self.terms.insert(id, terms);
+                self.ticked.insert(id, clock);
+                info!(swap_id = %id, state = ?s.state, "swap recorded; following its locks");
+            }
+            _ => warn!(swap_id = %id, "the match was refused by our timelock rules"),
+        }
+    }
+
+    async fn book(&self, r: &Resolver<P>) -> Book {
+        let mut book = Book {
+            paused: self.paused,
+            open_swaps: u32::try_from(self.terms.len()).unwrap_or(u32::MAX),
+            ..Book::default()
+        };
+        if let Some(eth) = &r.exec.eth
+            && let Ok(w) = eth.provider.get_balance(eth.sender.address()).await
+        {
+            book.inventory
+                .insert("eth".into(), u128::try_from(w).unwrap_or(u128::MAX));
+        }
+        if let Some(btc) = &r.exec.btc {
+            book.inventory
+                .insert("btc".into(), u128::from(btc.wallet.balance().confirmed.0));
+        }
+        for t in self.terms.values() {
+            let amount = match &t.dst {
+                LockTerms::Btc(h) => crosslock_core::amount::Amount::Btc(h.amount),
+                LockTerms::Eth(e) => e.amount,
+            };
+            *book.exposure.entry(asset_key(&amount.asset())).or_default() += amount.base_units();
+        }
+        book
+    }
+
+    /// Handles one message of the relayer link.
+    pub async fn on_inbound(&mut self, r: &mut Resolver<P>, msg: Inbound) {
+        use rpb::resolver_event::Event as Ev;
+        match msg {
+            Inbound::Connected(c) => self.relayer = Some(c),
+            Inbound::Disconnected(_) => self.relayer = None,
+            Inbound::Event(Ev::Offer(o)) => {
+                let Some(view) = o.swap else { return };
+                let (id, order) = match order_from_offer(self.network, &view) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        warn!(swap_id = %view.swap_id, error = %e, "offer does not parse; ignored");
+                        return;
+                    }
+                };
+                if self.chains.clock().is_none() {
+                    warn!(swap_id = %id, "chains not readable; offer left unanswered");
+                    return;
+                }
+                let book = self.book(r).await;
+                let Some(relayer) = self.relayer.as_mut() else {
+                    return;
+                };
+                relayer.matched = None;
+                match answer_offer(relayer, &self.policy, &book, id, &order, self.me).await {
+                    Ok(None) => {
+                        if let Some(m) = relayer.matched.take() {
+                            self.record_match(r, &m).await;
+                        }
+                    }
+                    Ok(Some(d)) => info!(swap_id = %id, reason = d.reason(), "offer declined"),
+                    Err(e) => warn!(swap_id = %id, error = %e, "could not answer the offer"),
+                }
+            }
+            Inbound::Event(Ev::Swap(view)) => {
+                // The relayer's word on chain facts is not taken; a swap of ours we have not
+                // recorded (a crash between accepting and recording) is recorded from it.
+                if view.bitcoin.is_some() && view.ethereum.is_some() {
+                    self.record_match(r, &view).await;
+                }
+            }
+            Inbound::Event(Ev::Secret(s)) => self.on_secret(r, &s).await,
+            Inbound::Event(Ev::Action(a)) => {
+                debug!(swap_id = %a.swap_id, kind = a.kind, "relayer says an action is due; our own log decides");
+            }
+        }
+    }
+
+    async fn on_secret(&mut self, r: &mut Resolver<P>, s: &rpb::SecretReleased) {
+        let Ok(id) = hex::decode(&s.swap_id)
+            .ok()
+            .and_then(|b| <[u8; 16]>::try_from(b).ok())
+            .map(SwapId)
+            .ok_or(())
+        else {
+            return;
+        };
+        let Some(terms) = self.terms.get(&id).copied() else {
+            return;
+        };
+        // ETH -> BTC: the maker's pre-signed claim of our BTC lock carries the secret on chain,
+        // where our watcher reads it; the relayer's copy is not needed.
+        if !matches!(terms.src, LockTerms::Btc(_)) {
+            return;
+        }
+        let Ok(secret) = Secret::from_slice(&s.secret) else {
+            warn!(swap_id = %id, "relayer sent a secret of the wrong length");
+            return;
+        };
+        if let Some(clock) = self.chains.clock() {
+            self.catch_up(r, id, clock).await;
+        }
+        let ev = Event::SecretRevealed {
+            secret,
+            maker_claim: None,
+        };
+        if self.record(r, id, &ev).await.is_some() {
+            info!(swap_id = %id, "secret recorded; claims follow");
+        }
+    }
+
+    /// One look at the chains: records what they show, then the clock for every swap when a
+    /// Bitcoin block came or `tick_every` passed; sends reports of our transactions.
+    pub async fn round(&mut self, r: &mut Resolver<P>) {
+        let (found, errors) = self.chains.poll().await;
+        for e in &errors {
+            match e {
+                FollowError::Btc(_) | FollowError::Eth(_) => debug!(error = %e, "chain poll"),
+                FollowError::Terms(_) => warn!(error = %e, "chain poll"),
+            }
+        }
+        let mut found = found;
+        let mut events = std::mem::take(&mut self.backlog);
+        events.append(&mut found.events);
+        if let Some(clock) = self.chains.clock() {
+            for (id, ev) in &events {
+                self.catch_up(r, *id, clock).await;
+                self.record(r, *id, ev).await;
+            }
+            let due = self
+                .last_sweep
+                .is_none_or(|t| t.elapsed() >= self.tick_every);
+            if found.new_btc_tip || due {
+                self.last_sweep = Some(Instant::now());
+                let ids: Vec<SwapId> = self.terms.keys().copied().collect();
+                for id in ids {
+                    self.catch_up(r, id, clock).await;
+                }
+            }
+            if let Err(e) = self.chains.commit(found).await {
+                warn!(error = %e, "escrow cursor not saved; the events come again");
+            }
+        } else {
+            // Not both chains read yet: keep what came, record it once they are.
+            self.backlog = events;
+        }
+        while let Ok(rep) = self.reports.try_recv() {
+            if let Some(c) = self.relayer.as_mut()
+                && let Err(e) = c.report(&rep).await
+            {
+                debug!(swap_id = %rep.swap, error = %e, "ReportTx failed; the relayer's watchers see it on chain");
+            }
+        }
+    }
+}
+
+fn track<P: Provider + Clone>(chains: &mut Chains<P>, id: SwapId, t: &Terms) {
+    if let Err(e) = chains.track(id, t) {
+        warn!(swap_id = %id, error = %e, "cannot follow this swap's locks");
+    }
+}
