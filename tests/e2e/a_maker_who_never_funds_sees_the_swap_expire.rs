@@ -1,0 +1,43 @@
+//! The maker is matched but never funds: the quote runs out and the swap expires with nothing
+//! locked on either chain.
+
+use std::time::Duration;
+
+use crosslock_e2e::Options;
+
+use crate::{MAKER_ETH, scenario, swap_id};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maker_who_never_funds_sees_the_swap_expire() {
+    scenario(
+        "never funds",
+        Options::default(),
+        async |s: &mut crosslock_e2e::Stack| {
+            let out = s.swapctl_ok(
+                "maker",
+                &[
+                    "--json",
+                    "swap",
+                    "btc-to-eth",
+                    "--amount",
+                    "1000000",
+                    "--eth-address",
+                    MAKER_ETH,
+                    "--no-fund",
+                    "--no-wait",
+                ],
+            )?;
+            let id = swap_id(&out)?;
+            let v = s.wait_state("maker", &id, "Expired", Duration::from_secs(120))?;
+            anyhow::ensure!(
+                v["bitcoin"]["outpoint"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .is_empty(),
+                "nothing was ever locked: {v}"
+            );
+            Ok(())
+        },
+    )
+    .await;
+}

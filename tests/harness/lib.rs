@@ -1,0 +1,746 @@
+//! The end-to-end harness: a whole crosslock stack per scenario, made of the real binaries
+//! (`relayer`, `resolver`, `swapctl`, `btc-regtest`) and real anvil, Postgres and Redis, each
+//! on its own ports, database and Redis prefix, so scenarios can run side by side.
+//!
+//! Owns process lifetimes (every child is killed when its handle drops), the stack's key
+//! material (a private CA and the resolver's pinned client certificate, made here with rcgen),
+//! and the chain helpers scenarios need: mine Bitcoin blocks, move anvil's clock, read swap
+//! states through `swapctl --json`. The Bitcoin backend is the project's regtest chain unless
+//! `E2E_BTC_RPC_URL` and `E2E_ELECTRUM_URL` name a real bitcoind and Electrum server.
+//!
+//! The binaries are the ones `cargo build --bins` put next to this test's own executable
+//! (`scripts/test` builds them first); a missing one fails with that instruction.
+
+#![allow(clippy::print_stderr)]
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use crosslock_regtest::client::RpcClient;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// anvil's development key 0 ("test test ... junk"): deploys the contracts.
+pub const ANVIL_KEY0: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+/// anvil's development key 1: the ETH maker of the scenarios.
+pub const ANVIL_KEY1: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Where `cargo build --bins` put the binaries: the directory above this test's `deps/`.
+pub fn bin_dir() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let deps = exe.parent().context("test executable has no directory")?;
+    let dir = deps.parent().context("no target profile directory")?;
+    Ok(dir.to_path_buf())
+}
+
+fn bin(name: &str) -> Result<PathBuf> {
+    let p = bin_dir()?.join(name);
+    if !p.exists() {
+        bail!(
+            "{} is missing: build the binaries first with `cargo build --bins` (scripts/test does)",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn unique() -> String {
+    let mut b = [0u8; 8];
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    b.copy_from_slice(&Sha256::digest(format!("{t}:{}", std::process::id()))[..8]);
+    hex::encode(b)
+}
+
+/// Polls `f` every 200 ms until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Result<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        if start.elapsed() > timeout {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A child process with its log file; killed (SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct Proc {
+    /// What it is, for messages.
+    pub name: String,
+    child: Option<Child>,
+    /// Its combined output.
+    pub log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(name: &str, mut cmd: Command, log: PathBuf) -> Result<Proc> {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        let err = out.try_clone()?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))?;
+        Ok(Proc {
+            name: name.to_owned(),
+            child: Some(child),
+            log,
+        })
+    }
+
+    /// SIGKILL: no clean-up, as a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Whether the log contains `needle`.
+    pub fn logged(&self, needle: &str) -> bool {
+        std::fs::read_to_string(&self.log).is_ok_and(|s| s.contains(needle))
+    }
+
+    /// Still running.
+    pub fn alive(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// What a stack is started with.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Seconds between regtest blocks mined by the chain itself (0: only when asked).
+    pub btc_block_secs: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { btc_block_secs: 1 }
+    }
+}
+
+/// One whole stack.
+#[derive(Debug)]
+pub struct Stack {
+    /// Scratch space: configs, keys, logs, the maker's state files.
+    pub dir: tempfile::TempDir,
+    db_name: String,
+    /// Postgres URL of this stack's own database.
+    pub db_url: String,
+    /// anvil.
+    pub anvil: Proc,
+    /// anvil's URL.
+    pub eth_url: String,
+    btc_proc: Option<Proc>,
+    /// Bitcoin RPC.
+    pub btc: RpcClient,
+    /// Electrum, `tcp://host:port`.
+    pub electrum_url: String,
+    /// The escrow contract.
+    pub escrow: String,
+    /// The test ERC-20.
+    pub token: String,
+    /// The relayer process.
+    pub relayer: Proc,
+    /// The resolver process.
+    pub resolver: Proc,
+    ports: Ports,
+    admin_token: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Ports {
+    public: u16,
+    resolver_api: u16,
+    admin: u16,
+    relayer_metrics: u16,
+    resolver_metrics: u16,
+    resolver_health: u16,
+}
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://crosslock:crosslock@127.0.0.1:5432/crosslock".to_owned())
+}
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+async fn create_db(name: &str) -> Result<String> {
+    use sqlx::Connection as _;
+    let mut c = sqlx::PgConnection::connect(&database_url()).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut c)
+        .await?;
+    let (base, _) = database_url()
+        .rsplit_once('/')
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .context("DATABASE_URL has no database")?;
+    Ok(format!("{base}/{name}"))
+}
+
+struct Pki {
+    ca: String,
+    relayer: (String, String),
+    resolver: (String, String),
+    resolver_sha256: String,
+}
+
+fn pki() -> Result<Pki> {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+    let leaf = |name: &str| -> Result<(String, String, String)> {
+        let key = KeyPair::generate()?;
+        let cert = CertificateParams::new(vec![name.to_owned()])?.signed_by(&key, &ca)?;
+        Ok((
+            cert.pem(),
+            key.serialize_pem(),
+            hex::encode(Sha256::digest(cert.der())),
+        ))
+    };
+    let r = leaf("localhost")?;
+    let c = leaf("e2e-resolver")?;
+    Ok(Pki {
+        ca: ca.pem(),
+        relayer: (r.0, r.1),
+        resolver: (c.0, c.1),
+        resolver_sha256: c.2,
+    })
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
+    let p = dir.join(name);
+    let mut f = std::fs::File::create(&p)?;
+    f.write_all(text.as_bytes())?;
+    Ok(p)
+}
+
+fn tcp_up(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+impl Stack {
+    /// Starts everything and waits until the resolver is subscribed to the relayer.
+    pub async fn start(opts: Options) -> Result<Stack> {
+        let dir = tempfile::Builder::new()
+            .prefix("crosslock-e2e-")
+            .tempdir()?;
+        let d = dir.path().to_path_buf();
+        let db_name = format!("crosslock_e2e_{}", unique());
+        let db_url = create_db(&db_name).await?;
+
+        // anvil: a block a second; `safe` and `finalized` one and two blocks behind.
+        let eth_port = free_port()?;
+        let mut cmd = Command::new(repo_root().join("node_modules/.bin/anvil"));
+        cmd.args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &eth_port.to_string(),
+            "--block-time",
+            "1",
+            "--slots-in-an-epoch",
+            "1",
+            "--chain-id",
+            "31337",
+        ]);
+        let anvil = Proc::spawn("anvil", cmd, d.join("anvil.log"))?;
+        let eth_url = format!("http://127.0.0.1:{eth_port}");
+        wait_for("anvil", Duration::from_secs(20), || {
+            tcp_up(eth_port).then_some(())
+        })?;
+
+        let (btc_proc, btc, electrum_url) = match (
+            std::env::var("E2E_BTC_RPC_URL"),
+            std::env::var("E2E_ELECTRUM_URL"),
+        ) {
+            (Ok(rpc), Ok(el)) => (
+                None,
+                RpcClient::new(&rpc, std::env::var("E2E_BTC_RPC_AUTH").ok().as_deref()),
+                el,
+            ),
+            _ => {
+                let rpc_port = free_port()?;
+                let el_port = free_port()?;
+                let mut cmd = Command::new(bin("btc-regtest")?);
+                cmd.args([
+                    "--datadir",
+                    &d.join("btc").display().to_string(),
+                    "--rpc",
+                    &format!("127.0.0.1:{rpc_port}"),
+                    "--electrum",
+                    &format!("127.0.0.1:{el_port}"),
+                ]);
+                if opts.btc_block_secs > 0 {
+                    cmd.args(["--automine", &opts.btc_block_secs.to_string()]);
+                }
+                let p = Proc::spawn("btc-regtest", cmd, d.join("btc-regtest.log"))?;
+                let rpc = RpcClient::new(&format!("http://127.0.0.1:{rpc_port}"), None);
+                (Some(p), rpc, format!("tcp://127.0.0.1:{el_port}"))
+            }
+        };
+        wait_for("the bitcoin node", Duration::from_secs(60), || {
+            btc.call("getblockcount", &[]).ok()
+        })?;
+
+        let deployed = Command::new(repo_root().join("scripts/contracts"))
+            .args(["deploy", &eth_url])
+            .output()?;
+        if !deployed.status.success() {
+            bail!(
+                "contract deployment failed: {}",
+                String::from_utf8_lossy(&deployed.stderr)
+            );
+        }
+        let deployed: Value = serde_json::from_slice(&deployed.stdout)?;
+        let escrow = deployed["escrow"]
+            .as_str()
+            .context("no escrow address")?
+            .to_owned();
+        let token = deployed["token"]
+            .as_str()
+            .context("no token address")?
+            .to_owned();
+
+        // The resolver's hot wallet, funded on both chains.
+        let keys = d.join("resolver-keys");
+        let out = Command::new(bin("resolver")?)
+            .args(["--network", "regtest", "keygen"])
+            .arg(&keys)
+            .output()?;
+        if !out.status.success() {
+            bail!("resolver keygen: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let field = |p: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(p))
+                .map(str::to_owned)
+                .context("keygen output")
+        };
+        let resolver_btc = field("bitcoin receive address: ")?;
+        let resolver_eth = field("ethereum address: ")?;
+        btc.call("generatetoaddress", &[json!(110), json!(resolver_btc)])
+            .map_err(|e| anyhow!("mining to the resolver: {e}"))?;
+        eth_rpc(
+            &eth_url,
+            "anvil_setBalance",
+            json!([resolver_eth, "0x3635c9adc5dea00000"]),
+        )
+        .await?;
+
+        let pki = pki()?;
+        let ports = Ports {
+            public: free_port()?,
+            resolver_api: free_port()?,
+            admin: free_port()?,
+            relayer_metrics: free_port()?,
+            resolver_metrics: free_port()?,
+            resolver_health: free_port()?,
+        };
+        let admin_token = write(&d, "admin-token", &format!("e2e-{}\n", unique()))?;
+        let ca = write(&d, "ca.pem", &pki.ca)?;
+        let rel_cert = write(&d, "relayer.pem", &pki.relayer.0)?;
+        let rel_key = write(&d, "relayer.key", &pki.relayer.1)?;
+        let res_cert = write(&d, "resolver.pem", &pki.resolver.0)?;
+        let res_key = write(&d, "resolver.key", &pki.resolver.1)?;
+        let token_text = std::fs::read_to_string(&admin_token)?;
+        write(
+            &d,
+            "relayer.toml",
+            &format!(
+                r#"network = "regtest"
+database_url = "{db_url}"
+redis_url = "{redis}"
+redis_prefix = "e2e-{uniq}"
+replica = "e2e-relayer"
+escrow_contract = "{escrow}"
+sweep_interval_secs = 1
+
+[listen]
+public = "127.0.0.1:{public}"
+resolver = "127.0.0.1:{resolver_api}"
+admin = "127.0.0.1:{admin}"
+metrics = "127.0.0.1:{metrics}"
+
+[tls]
+cert = "{rel_cert}"
+key = "{rel_key}"
+client_ca = "{ca}"
+
+[[resolvers]]
+name = "e2e-resolver"
+cert_sha256 = "{fp}"
+
+[[admins]]
+name = "e2e-operator"
+token = "{token}"
+
+[quote]
+ttl_secs = 30
+token_units_per_btc = {{ "{token_addr}" = "50000000000000000000000" }}
+
+[chains]
+eth_rpc_url = "{eth_url}"
+eth_chain_id = 31337
+eth_start_block = 0
+eth_poll_ms = 300
+electrum_url = "{electrum_url}"
+btc_poll_ms = 300
+"#,
+                redis = redis_url(),
+                uniq = unique(),
+                public = ports.public,
+                resolver_api = ports.resolver_api,
+                admin = ports.admin,
+                metrics = ports.relayer_metrics,
+                rel_cert = rel_cert.display(),
+                rel_key = rel_key.display(),
+                ca = ca.display(),
+                fp = pki.resolver_sha256,
+                token = token_text.trim(),
+                token_addr = token.to_lowercase(),
+            ),
+        )?;
+        write(
+            &d,
+            "resolver.toml",
+            &format!(
+                r#"network = "regtest"
+instance = "e2e-resolver"
+wallet_name = "e2e"
+relayer_url = "https://127.0.0.1:{resolver_api}"
+
+[server]
+metrics_addr = "127.0.0.1:{metrics}"
+grpc_addr = "127.0.0.1:{health}"
+
+[leader]
+lease_ttl_secs = 6
+lease_renew_secs = 1
+
+[bitcoin]
+electrum_url = "{electrum_url}"
+wallet_dir = "{keys}"
+fee_rate_sat_vb = 2
+
+[ethereum]
+rpc_url = "{eth_url}"
+chain_id = 31337
+escrow_contract = "{escrow}"
+
+[tls]
+cert_file = "{res_cert}"
+key_file = "{res_key}"
+relayer_ca_file = "{ca}"
+relayer_name = "localhost"
+
+[follow]
+poll_interval_ms = 300
+tick_secs = 2
+
+[[policy.pairs]]
+src = "btc"
+dst = "eth"
+min_src = "10000"
+max_src = "100000000"
+price_e18 = "200000000000000000000000000000"
+spread_bps = 40
+
+[[policy.pairs]]
+src = "eth"
+dst = "btc"
+min_src = "1000000000000000"
+max_src = "20000000000000000000"
+price_e18 = "5000000"
+spread_bps = 40
+
+[[policy.pairs]]
+src = "{token_addr}"
+dst = "btc"
+min_src = "1000000000000000"
+max_src = "50000000000000000000000"
+price_e18 = "2000"
+spread_bps = 40
+"#,
+                resolver_api = ports.resolver_api,
+                metrics = ports.resolver_metrics,
+                health = ports.resolver_health,
+                keys = keys.display(),
+                res_cert = res_cert.display(),
+                res_key = res_key.display(),
+                ca = ca.display(),
+                token_addr = token.to_lowercase(),
+            ),
+        )?;
+        let relayer = start_relayer(&d)?;
+        wait_for("the relayer", Duration::from_secs(60), || {
+            tcp_up(ports.public).then_some(())
+        })?;
+        let resolver = start_resolver(&d, &db_url)?;
+        let stack = Stack {
+            dir,
+            db_name,
+            db_url,
+            anvil,
+            eth_url,
+            btc_proc,
+            btc,
+            electrum_url,
+            escrow,
+            token,
+            relayer,
+            resolver,
+            ports,
+            admin_token,
+        };
+        stack.wait_subscribed()?;
+        Ok(stack)
+    }
+
+    fn wait_subscribed(&self) -> Result<()> {
+        wait_for(
+            "the resolver to subscribe to the relayer",
+            Duration::from_secs(90),
+            || {
+                self.resolver
+                    .logged("subscribed to the relayer")
+                    .then_some(())
+            },
+        )
+    }
+
+    /// Kills the resolver (SIGKILL) and starts it again.
+    pub fn restart_resolver(&mut self) -> Result<()> {
+        self.resolver.kill();
+        let log = self.resolver.log.clone();
+        let marker = std::fs::read_to_string(&log).map_or(0, |s| s.len());
+        self.resolver = start_resolver(self.dir.path(), &self.db_url)?;
+        wait_for(
+            "the restarted resolver to subscribe",
+            Duration::from_secs(90),
+            || {
+                std::fs::read_to_string(&log)
+                    .ok()
+                    .filter(|s| s[marker.min(s.len())..].contains("subscribed to the relayer"))
+                    .map(|_| ())
+            },
+        )
+    }
+
+    /// Kills the relayer (SIGKILL) and starts it again.
+    pub fn restart_relayer(&mut self) -> Result<()> {
+        self.relayer.kill();
+        self.relayer = start_relayer(self.dir.path())?;
+        let port = self.ports.public;
+        wait_for("the restarted relayer", Duration::from_secs(60), || {
+            tcp_up(port).then_some(())
+        })
+    }
+
+    /// Runs `swapctl` as the maker whose state lives in `maker.json` of the stack's directory.
+    pub fn swapctl(&self, maker: &str, args: &[&str]) -> Result<Output> {
+        let d = self.dir.path();
+        let eth_key = write(d, &format!("{maker}-eth-key"), ANVIL_KEY1)?;
+        Ok(Command::new(bin("swapctl")?)
+            .args(args)
+            .env(
+                "SWAPCTL_RELAYER_URL",
+                format!("http://127.0.0.1:{}", self.ports.public),
+            )
+            .env(
+                "SWAPCTL_ADMIN_URL",
+                format!("http://127.0.0.1:{}", self.ports.admin),
+            )
+            .env("SWAPCTL_ADMIN_TOKEN_FILE", &self.admin_token)
+            .env("SWAPCTL_STATE_FILE", d.join(format!("{maker}.json")))
+            .env("SWAPCTL_NETWORK", "regtest")
+            .env("SWAPCTL_ELECTRUM_URL", &self.electrum_url)
+            .env("SWAPCTL_ETH_RPC_URL", &self.eth_url)
+            .env("SWAPCTL_ETH_KEY_FILE", eth_key)
+            .env("SWAPCTL_ESCROW_ADDRESS", &self.escrow)
+            .output()?)
+    }
+
+    /// `swapctl` that must succeed; returns its standard output.
+    pub fn swapctl_ok(&self, maker: &str, args: &[&str]) -> Result<String> {
+        let out = self.swapctl(maker, args)?;
+        if !out.status.success() {
+            bail!(
+                "swapctl {} failed ({}): {}{}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The swap's record as `swapctl status --json` prints it.
+    pub fn status(&self, maker: &str, swap: &str) -> Result<Value> {
+        let out = self.swapctl_ok(maker, &["--json", "status", swap])?;
+        Ok(serde_json::from_str(out.trim())?)
+    }
+
+    /// Waits until the swap's state (as the relayer reports it) is `state`.
+    pub fn wait_state(
+        &self,
+        maker: &str,
+        swap: &str,
+        state: &str,
+        timeout: Duration,
+    ) -> Result<Value> {
+        let mut last = String::new();
+        wait_for(&format!("swap {swap} to reach {state}"), timeout, || {
+            let v = self.status(maker, swap).ok()?;
+            let v = if v["state"].is_string() {
+                v
+            } else {
+                v["swap"].clone()
+            };
+            last = v["state"].as_str().unwrap_or_default().to_owned();
+            (last == state).then_some(v)
+        })
+        .with_context(|| format!("last state {last}"))
+    }
+
+    /// Mines `n` regtest blocks paying `address`.
+    pub fn mine_to(&self, address: &str, n: u32) -> Result<()> {
+        self.btc
+            .call("generatetoaddress", &[json!(n), json!(address)])
+            .map_err(|e| anyhow!("mining: {e}"))?;
+        Ok(())
+    }
+
+    /// The Bitcoin tip height.
+    pub fn btc_height(&self) -> Result<u64> {
+        self.btc
+            .call("getblockcount", &[])
+            .map_err(|e| anyhow!("getblockcount: {e}"))?
+            .as_u64()
+            .context("getblockcount is not a number")
+    }
+
+    /// Wei held by `address`.
+    pub async fn eth_balance(&self, address: &str) -> Result<u128> {
+        let v = eth_rpc(&self.eth_url, "eth_getBalance", json!([address, "latest"])).await?;
+        let h = v.as_str().context("balance is not a string")?;
+        Ok(u128::from_str_radix(h.trim_start_matches("0x"), 16)?)
+    }
+
+    /// Mines `n` regtest blocks to an address nobody here owns.
+    pub fn mine(&self, n: u32) -> Result<()> {
+        let op_true = bitcoin::ScriptBuf::from(vec![0x51]);
+        let to = bitcoin::Address::p2wsh(&op_true, bitcoin::Network::Regtest);
+        self.btc
+            .call("generatetoaddress", &[json!(n), json!(to.to_string())])
+            .map_err(|e| anyhow!("mining: {e}"))?;
+        Ok(())
+    }
+
+    /// Moves anvil's clock forward by `secs` and mines a block at the new time.
+    pub async fn advance_eth(&self, secs: u64) -> Result<()> {
+        eth_rpc(&self.eth_url, "evm_increaseTime", json!([secs])).await?;
+        eth_rpc(&self.eth_url, "evm_mine", json!([])).await?;
+        Ok(())
+    }
+
+    /// Drops the stack's database after stopping every process.
+    pub async fn stop(mut self) -> Result<()> {
+        self.resolver.kill();
+        self.relayer.kill();
+        if let Some(p) = self.btc_proc.as_mut() {
+            p.kill();
+        }
+        self.anvil.kill();
+        use sqlx::Connection as _;
+        let mut c = sqlx::PgConnection::connect(&database_url()).await?;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.db_name
+        ))
+        .execute(&mut c)
+        .await?;
+        Ok(())
+    }
+
+    /// Prints the tail of every log (for a failing scenario).
+    pub fn dump_logs(&self) {
+        for p in [&self.relayer, &self.resolver] {
+            if let Ok(s) = std::fs::read_to_string(&p.log) {
+                let tail: Vec<&str> = s.lines().rev().take(60).collect();
+                eprintln!("---- {} ({})", p.name, p.log.display());
+                for l in tail.iter().rev() {
+                    eprintln!("{l}");
+                }
+            }
+        }
+    }
+}
+
+fn start_relayer(d: &Path) -> Result<Proc> {
+    let mut cmd = Command::new(bin("relayer")?);
+    cmd.arg("--config").arg(d.join("relayer.toml"));
+    Proc::spawn("relayer", cmd, d.join("relayer.log"))
+}
+
+fn start_resolver(d: &Path, db_url: &str) -> Result<Proc> {
+    let keys = d.join("resolver-keys");
+    let mut cmd = Command::new(bin("resolver")?);
+    cmd.arg("run")
+        .env("RESOLVER_CONFIG", d.join("resolver.toml"))
+        .env("RESOLVER_DATABASE_URL", db_url)
+        .env("RESOLVER_BTC_DESCRIPTOR_FILE", keys.join("btc-descriptor"))
+        .env("RESOLVER_BTC_HTLC_KEY_FILE", keys.join("btc-htlc-key"))
+        .env("RESOLVER_ETH_KEY_FILE", keys.join("eth-key"));
+    Proc::spawn("resolver", cmd, d.join("resolver.log"))
+}
+
+/// One JSON-RPC call to anvil.
+pub async fn eth_rpc(url: &str, method: &str, params: Value) -> Result<Value> {
+    use alloy::providers::{Provider as _, RootProvider};
+    let p = RootProvider::<alloy::network::Ethereum>::new_http(url.parse()?);
+    let v: Value = p
+        .raw_request(method.to_owned().into(), params)
+        .await
+        .map_err(|e| anyhow!("{method}: {e}"))?;
+    Ok(v)
+}
