@@ -4,23 +4,34 @@
 //!
 //! Owns the connection and its subscriptions. Work per new block does not grow with the number of
 //! HTLCs watched: the server pushes a status notification only for scripts whose history changed,
-//! and only those are fetched again (checking the client's notification queue is an in-memory
-//! lookup per script, no I/O). It must never treat "already in the mempool / in the chain" as a
-//! failed broadcast, and never lose a subscription silently: after a reconnect every script is
-//! subscribed again and any whose status moved is fetched again.
+//! the connection queues those by script hash as they arrive, and only those scripts are fetched
+//! again (their histories and new transactions in pipelined requests, two round trips for any
+//! number of them). Subscribing many scripts is pipelined too, so a reconnect with 100,000 HTLCs
+//! costs a few hundred round trips, not 100,000. It must never treat "already in the mempool / in
+//! the chain" as a failed broadcast, and never lose a subscription or an event silently: after a
+//! reconnect every script is subscribed again and any whose status moved is fetched again, and
+//! events found while reconnecting for a broadcast are kept for the next poll.
 //!
-//! Blocking, like electrum-client itself: async callers run it on a blocking thread.
+//! Transports: `tcp://host:port` (or a bare `host:port`) and `ssl://host:port` (TLS, see
+//! [`transport`]). Blocking, like the rest of the crate's I/O: async callers run it on a blocking
+//! thread.
+
+mod rpc;
+pub mod transport;
 
 use std::collections::HashMap;
-use std::net::TcpStream;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bdk_electrum::electrum_client::raw_client::RawClient;
-use bdk_electrum::electrum_client::{self, ElectrumApi, GetHistoryRes, ScriptStatus};
+use bdk_electrum::electrum_client::{ElectrumApi as _, Param};
 use bitcoin::hashes::{Hash, sha256};
 use bitcoin::{ScriptBuf, Transaction, Txid};
 use thiserror::Error;
 
+use self::rpc::{Conn, HistoryEntry, RpcError, ScriptHash, Status, Tip, script_hash};
+pub use self::transport::{ElectrumStream, ElectrumUrl, TlsRoots};
 use crate::htlc::HtlcParams;
 use crate::types::BtcHeight;
 use crate::watcher::{ChainEvent, TxStatus, Watcher};
@@ -28,9 +39,11 @@ use crate::watcher::{ChainEvent, TxStatus, Watcher};
 /// Where and how to connect.
 #[derive(Debug, Clone)]
 pub struct ElectrumConfig {
-    /// `host:port` or `tcp://host:port` (plain TCP: loopback or a tunnel).
+    /// `tcp://host:port`, `ssl://host:port` (TLS), or `host:port` (TCP).
     pub url: String,
-    /// Socket read/write timeout.
+    /// What an `ssl://` server's certificate must chain to (the system's roots by default).
+    pub tls_roots: TlsRoots,
+    /// Connect timeout per address, and socket read/write timeout.
     pub timeout: Duration,
     /// First wait before reconnecting; doubles after each failure.
     pub backoff_min: Duration,
@@ -42,11 +55,12 @@ pub struct ElectrumConfig {
 }
 
 impl ElectrumConfig {
-    /// Defaults for `url`: 10 s timeout, backoff from 250 ms to 30 s, depth re-reported up to
-    /// [`crate::watcher::DEFAULT_DEPTH_CAP`].
+    /// Defaults for `url`: the system's TLS roots, 10 s timeout, backoff from 250 ms to 30 s,
+    /// depth re-reported up to [`crate::watcher::DEFAULT_DEPTH_CAP`].
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            tls_roots: TlsRoots::System,
             timeout: Duration::from_secs(10),
             backoff_min: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
@@ -58,7 +72,8 @@ impl ElectrumConfig {
 /// Why an adapter call failed.
 #[derive(Debug, Error)]
 pub enum AdapterError {
-    /// Not connected; the next attempt is allowed after `retry_in`.
+    /// Not connected; the next attempt is allowed after `retry_in`. `reason` names what failed:
+    /// the address, the connect, or the TLS handshake (a refused certificate says so).
     #[error("electrum server unreachable ({reason}); retrying in {retry_in:?}")]
     Disconnected {
         /// What went wrong last.
@@ -69,6 +84,10 @@ pub enum AdapterError {
     /// The server answered something we could not use.
     #[error("electrum: {0}")]
     Protocol(String),
+    /// The configuration cannot work (a malformed URL, unusable TLS roots); no connection is
+    /// attempted until it changes.
+    #[error("electrum config: {0}")]
+    Config(String),
 }
 
 /// The outcome of a broadcast that did not fail.
@@ -92,8 +111,9 @@ pub enum BroadcastError {
     Adapter(#[from] AdapterError),
 }
 
-/// Scripts subscribed per request after a (re)connect: one round trip per batch, not per HTLC.
-const SUBSCRIBE_BATCH: usize = 200;
+/// Scripts handed to the connection at once when subscribing many: bounds the requests held in
+/// memory. The connection pipelines them further, [`rpc::PIPELINE`] per round trip.
+const SUBSCRIBE_CHUNK: usize = 4096;
 
 /// Core's messages (and code) for a transaction it already has. Core: "txn-already-in-mempool",
 /// "txn-already-known", "Transaction already in block chain" and, since v25,
@@ -132,17 +152,28 @@ impl Backoff {
     }
 }
 
+/// A watched script: the script itself, and `None` until first fetched, then its last status
+/// (`None` inside: an empty history).
+struct Watched {
+    script: ScriptBuf,
+    status: Option<Option<Status>>,
+}
+
 /// The adapter; `K` is the caller's id for an HTLC (a swap id).
 pub struct ElectrumWatcher<K> {
     config: ElectrumConfig,
-    client: Option<RawClient<TcpStream>>,
+    url: Result<ElectrumUrl, String>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    conn: Option<Conn>,
     watcher: Watcher<K>,
-    /// Per script: `None` until first fetched, then the last status (`None` = empty history).
-    statuses: HashMap<ScriptBuf, Option<Option<ScriptStatus>>>,
+    /// Every watched script, by the hash the server names it by.
+    scripts: HashMap<ScriptHash, Watched>,
     /// Transactions fetched, so a history change fetches only what is new; with the txids each
     /// script's history holds, so unwatching frees them.
     txs: HashMap<Txid, Transaction>,
-    script_txs: HashMap<ScriptBuf, Vec<Txid>>,
+    script_txs: HashMap<ScriptHash, Vec<Txid>>,
+    /// Events found outside `poll` (a reconnect made by `broadcast`), returned by the next poll.
+    pending: Vec<ChainEvent<K>>,
     backoff: Backoff,
     last_error: String,
     connects: u32,
@@ -152,36 +183,51 @@ impl<K> std::fmt::Debug for ElectrumWatcher<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ElectrumWatcher")
             .field("url", &self.config.url)
-            .field("connected", &self.client.is_some())
-            .field("scripts", &self.statuses.len())
+            .field("connected", &self.conn.is_some())
+            .field("scripts", &self.scripts.len())
             .finish()
     }
 }
 
 /// The Electrum status of a history: SHA-256 of `txid:height:` for each entry, in order; none
 /// for an empty history.
-fn status_of(history: &[GetHistoryRes]) -> Option<ScriptStatus> {
+fn status_of(history: &[HistoryEntry]) -> Option<Status> {
     if history.is_empty() {
         return None;
     }
     let text: String = history
         .iter()
-        .map(|h| format!("{}:{}:", h.tx_hash, h.height))
+        .map(|h| format!("{}:{}:", h.txid, h.height))
         .collect();
-    Some(sha256::Hash::hash(text.as_bytes()).to_byte_array().into())
+    Some(sha256::Hash::hash(text.as_bytes()).to_byte_array())
 }
 
-fn is_connection_error(e: &electrum_client::Error) -> bool {
-    use electrum_client::Error as E;
-    matches!(
-        e,
-        E::IOError(_)
-            | E::SharedIOError(_)
-            | E::AllAttemptsErrored(_)
-            | E::CouldntLockReader
-            | E::Mpsc
-            | E::MissingDomain
-    )
+/// electrum-client's `RawClient` over this module's transports (`ssl://` included), for
+/// `bdk_electrum` (the wallet's sync). It has sent `server.version`.
+pub fn wallet_client(config: &ElectrumConfig) -> Result<RawClient<ElectrumStream>, AdapterError> {
+    let url: ElectrumUrl = config.url.parse().map_err(AdapterError::Config)?;
+    let tls = if url.tls {
+        Some(transport::tls_config(&config.tls_roots).map_err(AdapterError::Config)?)
+    } else {
+        None
+    };
+    let stream = transport::connect(&url, config.timeout, tls.as_ref()).map_err(|reason| {
+        AdapterError::Disconnected {
+            reason,
+            retry_in: Duration::ZERO,
+        }
+    })?;
+    let client = RawClient::from(stream);
+    client
+        .raw_call(
+            "server.version",
+            [
+                Param::String(concat!("crosslock-btc ", env!("CARGO_PKG_VERSION")).to_owned()),
+                Param::String("1.4".to_owned()),
+            ],
+        )
+        .map_err(|e| AdapterError::Protocol(e.to_string()))?;
+    Ok(client)
 }
 
 impl<K: Clone + Eq> ElectrumWatcher<K> {
@@ -195,12 +241,15 @@ impl<K: Clone + Eq> ElectrumWatcher<K> {
             next_try: Instant::now(),
         };
         Self {
+            url: config.url.parse(),
             config,
-            client: None,
+            tls: None,
+            conn: None,
             watcher,
-            statuses: HashMap::new(),
+            scripts: HashMap::new(),
             txs: HashMap::new(),
             script_txs: HashMap::new(),
+            pending: Vec::new(),
             backoff,
             last_error: String::new(),
             connects: 0,
@@ -212,33 +261,26 @@ impl<K: Clone + Eq> ElectrumWatcher<K> {
         self.connects
     }
 
-    /// Requests sent on the current connection (0 when disconnected), to show that the work per
-    /// block does not grow with the number of scripts watched.
+    /// Round trips made on the current connection (0 when disconnected): one per request, or
+    /// per group of pipelined requests. Shows that the work per block does not grow with the
+    /// number of scripts watched.
     pub fn calls_made(&self) -> usize {
-        self.client
-            .as_ref()
-            .and_then(|c| c.calls_made().ok())
-            .unwrap_or(0)
+        self.conn.as_ref().map_or(0, Conn::round_trips)
     }
 
     /// How many HTLCs are watched.
     pub fn watched(&self) -> usize {
-        self.statuses.len()
+        self.scripts.len()
     }
 
     /// Whether a connection is up right now.
     pub fn is_connected(&self) -> bool {
-        self.client.is_some()
+        self.conn.is_some()
     }
 
     /// The last tip seen.
     pub fn tip(&self) -> Option<BtcHeight> {
         self.watcher.tip().map(|t| t.0)
-    }
-
-    fn addr(&self) -> &str {
-        let u = self.config.url.as_str();
-        u.strip_prefix("tcp://").unwrap_or(u)
     }
 
     fn disconnected(&self) -> AdapterError {
@@ -251,154 +293,207 @@ impl<K: Clone + Eq> ElectrumWatcher<K> {
         }
     }
 
-    fn drop_connection(&mut self, e: &electrum_client::Error) -> AdapterError {
-        tracing::warn!(error = %e, url = %self.config.url, "electrum connection lost");
-        self.client = None;
-        self.last_error = e.to_string();
+    fn drop_connection(&mut self, reason: String) -> AdapterError {
+        tracing::warn!(error = %reason, url = %self.config.url, "electrum connection lost");
+        self.conn = None;
+        self.last_error = reason;
         self.backoff.failed();
         self.disconnected()
     }
 
-    fn fail(&mut self, e: electrum_client::Error) -> AdapterError {
-        if is_connection_error(&e) {
-            self.drop_connection(&e)
-        } else {
-            AdapterError::Protocol(e.to_string())
+    fn fail(&mut self, e: RpcError) -> AdapterError {
+        match e {
+            RpcError::Io(e) => self.drop_connection(e.to_string()),
+            RpcError::Server(v) => AdapterError::Protocol(v.to_string()),
+            RpcError::Invalid(s) => AdapterError::Protocol(s),
         }
+    }
+
+    fn conn(&mut self) -> Result<&mut Conn, AdapterError> {
+        if self.conn.is_none() {
+            return Err(self.disconnected());
+        }
+        self.conn
+            .as_mut()
+            .ok_or_else(|| AdapterError::Protocol("no connection".into()))
     }
 
     /// Connects if needed and allowed by the backoff; on a new connection subscribes the tip
     /// and every script and refreshes those whose status moved while we were away.
     fn ensure_connected(&mut self, events: &mut Vec<ChainEvent<K>>) -> Result<(), AdapterError> {
-        if self.client.is_some() {
+        if self.conn.is_some() {
             return Ok(());
         }
         if Instant::now() < self.backoff.next_try {
             return Err(self.disconnected());
         }
-        let client = match RawClient::new(self.addr().to_owned(), Some(self.config.timeout), None) {
-            Ok(c) => c,
-            Err(e) => return Err(self.drop_connection(&e)),
+        let url = self.url.clone().map_err(AdapterError::Config)?;
+        if url.tls && self.tls.is_none() {
+            let tls =
+                transport::tls_config(&self.config.tls_roots).map_err(AdapterError::Config)?;
+            self.tls = Some(tls);
+        }
+        let stream = match transport::connect(&url, self.config.timeout, self.tls.as_ref()) {
+            Ok(s) => s,
+            Err(reason) => return Err(self.drop_connection(reason)),
         };
-        let header = match client.block_headers_subscribe() {
-            Ok(h) => h,
-            Err(e) => return Err(self.drop_connection(&e)),
+        let mut conn = Conn::new(stream);
+        let tip = match conn.version().and_then(|()| conn.subscribe_tip()) {
+            Ok(t) => t,
+            Err(e) => return Err(self.drop_connection(format!("{url}: {e}"))),
         };
-        self.client = Some(client);
+        self.conn = Some(conn);
         self.connects += 1;
         self.backoff.reset();
-        tracing::info!(url = %self.config.url, height = header.height, "electrum connected");
-        events.extend(self.on_header(header.height, &header.header));
-        let scripts: Vec<ScriptBuf> = self.statuses.keys().cloned().collect();
-        for chunk in scripts.chunks(SUBSCRIBE_BATCH) {
-            let r = self
-                .client()?
-                .batch_script_subscribe(chunk.iter().map(|s| s.as_script()));
+        tracing::info!(url = %self.config.url, height = tip.height, "electrum connected");
+        events.extend(self.on_tip(&tip));
+        let all: Vec<ScriptHash> = self.scripts.keys().copied().collect();
+        self.subscribe(&all, events)
+    }
+
+    fn on_tip(&mut self, tip: &Tip) -> Vec<ChainEvent<K>> {
+        self.watcher.on_tip(
+            BtcHeight(tip.height),
+            tip.header.block_hash(),
+            tip.header.prev_blockhash,
+        )
+    }
+
+    /// Subscribes `hashes` (pipelined) and refreshes those whose status differs from the last
+    /// one seen.
+    fn subscribe(
+        &mut self,
+        hashes: &[ScriptHash],
+        events: &mut Vec<ChainEvent<K>>,
+    ) -> Result<(), AdapterError> {
+        for chunk in hashes.chunks(SUBSCRIBE_CHUNK) {
+            let r = self.conn()?.subscribe(chunk);
             let statuses = r.map_err(|e| self.fail(e))?;
-            for (script, status) in chunk.iter().zip(statuses) {
-                self.on_status(script, status, false, events)?;
-            }
+            self.on_statuses(chunk.iter().copied().zip(statuses), false, events)?;
         }
         Ok(())
     }
 
-    fn on_header(&mut self, height: usize, header: &bitcoin::block::Header) -> Vec<ChainEvent<K>> {
-        let h = BtcHeight(u32::try_from(height).unwrap_or(u32::MAX));
-        self.watcher
-            .on_tip(h, header.block_hash(), header.prev_blockhash)
-    }
-
-    fn client(&self) -> Result<&RawClient<TcpStream>, AdapterError> {
-        self.client.as_ref().ok_or_else(|| self.disconnected())
-    }
-
-    /// Subscribes `script` and refreshes it if its status differs from the last one seen.
-    fn subscribe(
-        &mut self,
-        script: &ScriptBuf,
-        events: &mut Vec<ChainEvent<K>>,
-    ) -> Result<(), AdapterError> {
-        let r = self.client()?.script_subscribe(script);
-        let status = match r {
-            Ok(s) => s,
-            // A subscription that survived (same connection) is fine.
-            Err(electrum_client::Error::AlreadySubscribed(_)) => return Ok(()),
-            Err(e) => return Err(self.fail(e)),
-        };
-        self.on_status(script, status, false, events)
-    }
-
-    /// Brings `script` up to date after the server reported `status` for it. On a subscription
+    /// Brings scripts up to date after the server reported their statuses. On a subscription
     /// (`notified` false) an unchanged status needs no fetch. A notification always fetches:
     /// a status can return to an earlier value (a claim confirmed, then reorged back to the
     /// mempool), so two notifications read in one poll may end on the status we hold.
-    fn on_status(
+    fn on_statuses(
         &mut self,
-        script: &ScriptBuf,
-        status: Option<ScriptStatus>,
+        statuses: impl IntoIterator<Item = (ScriptHash, Option<Status>)>,
         notified: bool,
         events: &mut Vec<ChainEvent<K>>,
     ) -> Result<(), AdapterError> {
-        if !notified && self.statuses.get(script) == Some(&Some(status)) {
-            return Ok(());
-        }
-        let held = if status.is_none() {
+        let mut fetch = vec![];
+        for (sh, status) in statuses {
+            let Some(w) = self.scripts.get_mut(&sh) else {
+                continue; // unwatched meanwhile
+            };
+            if !notified && w.status == Some(status) {
+                continue;
+            }
+            if status.is_some() {
+                fetch.push(sh);
+                continue;
+            }
             // No status means an empty history: nothing to fetch.
-            events.extend(self.watcher.on_history(script, &[]));
-            None
-        } else {
-            self.refresh(script, events)?
-        };
-        self.statuses.insert(script.clone(), Some(held));
+            w.status = Some(None);
+            let script = w.script.clone();
+            events.extend(self.watcher.on_history(&script, &[]));
+        }
+        self.refresh(&fetch, events)
+    }
+
+    /// Fetches the histories of `hashes` and the transactions not cached (two pipelined round
+    /// trips for any number of scripts) into the watcher, and records the status of what was
+    /// fetched (which may be newer than the status notified).
+    fn refresh(
+        &mut self,
+        hashes: &[ScriptHash],
+        events: &mut Vec<ChainEvent<K>>,
+    ) -> Result<(), AdapterError> {
+        for chunk in hashes.chunks(SUBSCRIBE_CHUNK) {
+            let r = self.conn()?.histories(chunk);
+            let histories = r.map_err(|e| self.fail(e))?;
+            let mut missing: Vec<Txid> = histories
+                .iter()
+                .flatten()
+                .map(|h| h.txid)
+                .filter(|t| !self.txs.contains_key(t))
+                .collect();
+            missing.sort_unstable();
+            missing.dedup();
+            if !missing.is_empty() {
+                let r = self.conn()?.transactions(&missing);
+                let txs = r.map_err(|e| self.fail(e))?;
+                self.txs.extend(missing.into_iter().zip(txs));
+            }
+            for (sh, history) in chunk.iter().zip(histories) {
+                let Some(w) = self.scripts.get_mut(sh) else {
+                    continue;
+                };
+                w.status = Some(status_of(&history));
+                let script = w.script.clone();
+                let view: Vec<(Transaction, TxStatus)> = history
+                    .iter()
+                    .filter_map(|h| {
+                        self.txs
+                            .get(&h.txid)
+                            .map(|tx| (tx.clone(), TxStatus::from_electrum(h.height)))
+                    })
+                    .collect();
+                events.extend(self.watcher.on_history(&script, &view));
+                self.script_txs
+                    .insert(*sh, history.iter().map(|h| h.txid).collect());
+            }
+        }
         Ok(())
     }
 
-    /// Fetches the history of `script` (and any transactions not cached) into the watcher, and
-    /// returns the status of what was fetched (which may be newer than the status notified).
-    fn refresh(
-        &mut self,
-        script: &ScriptBuf,
-        events: &mut Vec<ChainEvent<K>>,
-    ) -> Result<Option<ScriptStatus>, AdapterError> {
-        let r = self.client()?.script_get_history(script);
-        let history = r.map_err(|e| self.fail(e))?;
-        let missing: Vec<Txid> = history
-            .iter()
-            .map(|h| h.tx_hash)
-            .filter(|t| !self.txs.contains_key(t))
-            .collect();
-        if !missing.is_empty() {
-            let r = self.client()?.batch_transaction_get(&missing);
-            for tx in r.map_err(|e| self.fail(e))? {
-                self.txs.insert(tx.compute_txid(), tx);
-            }
-        }
-        self.script_txs
-            .insert(script.clone(), history.iter().map(|h| h.tx_hash).collect());
-        let view: Vec<(Transaction, TxStatus)> = history
-            .iter()
-            .filter_map(|h| {
-                self.txs
-                    .get(&h.tx_hash)
-                    .map(|tx| (tx.clone(), TxStatus::from_electrum(h.height)))
-            })
-            .collect();
-        events.extend(self.watcher.on_history(script, &view));
-        Ok(status_of(&history))
+    /// Starts watching an HTLC; returns what is already known about it (one round trip when
+    /// connected). While the server is unreachable this fails with `Disconnected`, but the HTLC
+    /// stays registered: it is subscribed as soon as a connection is made again.
+    pub fn watch(&mut self, id: K, params: HtlcParams) -> Result<Vec<ChainEvent<K>>, AdapterError> {
+        self.watch_many([(id, params)])
     }
 
-    /// Starts watching an HTLC; returns what is already known about it. While the server is
-    /// unreachable this fails with `Disconnected`, but the HTLC stays registered: it is
-    /// subscribed as soon as a connection is made again.
-    pub fn watch(&mut self, id: K, params: HtlcParams) -> Result<Vec<ChainEvent<K>>, AdapterError> {
-        let script = self.watcher.watch(id, params);
-        self.statuses.entry(script.clone()).or_insert(None);
-        let mut events = vec![];
+    /// Starts watching many HTLCs at once, their subscriptions pipelined: a few hundred per
+    /// round trip rather than one. Otherwise as [`Self::watch`]; on failure every one of them
+    /// stays registered.
+    pub fn watch_many(
+        &mut self,
+        htlcs: impl IntoIterator<Item = (K, HtlcParams)>,
+    ) -> Result<Vec<ChainEvent<K>>, AdapterError> {
+        let mut fresh = vec![];
+        for (id, params) in htlcs {
+            let script = self.watcher.watch(id, params);
+            let sh = script_hash(&script);
+            match self.scripts.entry(sh) {
+                Entry::Vacant(v) => {
+                    v.insert(Watched {
+                        script,
+                        status: None,
+                    });
+                    fresh.push(sh);
+                }
+                // Registered while the server was away, or its subscription failed.
+                Entry::Occupied(o) if o.get().status.is_none() => fresh.push(sh),
+                // Already subscribed on this connection, or subscribed on the next one.
+                Entry::Occupied(_) => {}
+            }
+        }
+        let mut events = std::mem::take(&mut self.pending);
         let before = self.connects;
-        self.ensure_connected(&mut events)?;
-        // A new connection has just subscribed every script, this one included.
-        if self.connects == before {
-            self.subscribe(&script, &mut events)?;
+        if let Err(e) = self.ensure_connected(&mut events) {
+            self.pending = events;
+            return Err(e);
+        }
+        // A new connection has just subscribed every script, these included.
+        if self.connects == before
+            && let Err(e) = self.subscribe(&fresh, &mut events)
+        {
+            self.pending = events;
+            return Err(e);
         }
         Ok(events)
     }
@@ -406,77 +501,82 @@ impl<K: Clone + Eq> ElectrumWatcher<K> {
     /// Stops watching an HTLC.
     pub fn unwatch(&mut self, params: &HtlcParams) {
         let script = params.script_pubkey();
+        let sh = script_hash(&script);
         self.watcher.unwatch(&script);
-        self.statuses.remove(&script);
+        self.scripts.remove(&sh);
         // A transaction in two watched histories is dropped here too; it is fetched again if
         // needed.
-        for txid in self.script_txs.remove(&script).unwrap_or_default() {
+        for txid in self.script_txs.remove(&sh).unwrap_or_default() {
             self.txs.remove(&txid);
         }
-        if let Some(c) = &self.client {
-            let _ = c.script_unsubscribe(&script);
+        if let Some(c) = self.conn.as_mut()
+            && let Err(RpcError::Io(e)) = c.unsubscribe(&sh)
+        {
+            self.drop_connection(e.to_string());
         }
     }
 
-    /// Reads what the server pushed since the last call (one round trip to flush the socket)
-    /// and returns the events. Call it on a timer; on `Disconnected` call it again after
-    /// `retry_in`.
+    /// Reads what the server pushed since the last call (one round trip to flush the socket),
+    /// fetches what changed, and returns the events. Call it on a timer; on `Disconnected` call
+    /// it again after `retry_in`.
     pub fn poll(&mut self) -> Result<Vec<ChainEvent<K>>, AdapterError> {
-        let mut events = vec![];
-        self.ensure_connected(&mut events)?;
-        let r = self.client()?.ping();
+        let mut events = std::mem::take(&mut self.pending);
+        let r = self.poll_into(&mut events);
+        match r {
+            Ok(()) => Ok(events),
+            Err(e) => {
+                self.pending = events;
+                Err(e)
+            }
+        }
+    }
+
+    fn poll_into(&mut self, events: &mut Vec<ChainEvent<K>>) -> Result<(), AdapterError> {
+        self.ensure_connected(events)?;
+        let r = self.conn()?.ping();
         r.map_err(|e| self.fail(e))?;
-        loop {
-            let r = self.client()?.block_headers_pop();
-            match r.map_err(|e| self.fail(e))? {
-                Some(h) => {
-                    let ev = self.on_header(h.height, &h.header);
-                    events.extend(ev);
-                }
-                None => break,
+        let conn = self.conn()?;
+        let tips = conn.take_tips();
+        let notes = conn.take_statuses();
+        for tip in &tips {
+            let ev = self.on_tip(tip);
+            events.extend(ev);
+        }
+        // The latest status of each script notified, in the order first notified.
+        let mut latest: HashMap<ScriptHash, Option<Status>> = HashMap::with_capacity(notes.len());
+        let mut order = Vec::with_capacity(notes.len());
+        for (sh, status) in notes {
+            if latest.insert(sh, status).is_none() {
+                order.push(sh);
             }
         }
-        let scripts: Vec<ScriptBuf> = self.statuses.keys().cloned().collect();
-        for s in scripts {
-            let mut latest = None;
-            loop {
-                let r = self.client()?.script_pop(&s);
-                match r {
-                    Ok(Some(st)) => latest = Some(Some(st)),
-                    Ok(None) => break,
-                    Err(electrum_client::Error::NotSubscribed(_)) => break,
-                    Err(e) => return Err(self.fail(e)),
-                }
-            }
-            if let Some(st) = latest {
-                self.on_status(&s, st, true, &mut events)?;
-            }
-        }
-        Ok(events)
+        let statuses: Vec<(ScriptHash, Option<Status>)> = order
+            .into_iter()
+            .filter_map(|sh| latest.get(&sh).map(|st| (sh, *st)))
+            .collect();
+        self.on_statuses(statuses, true, events)
     }
 
     /// Broadcasts `tx`. A transaction the node already has counts as success, so re-broadcasting
     /// after a crash or on every block is harmless.
     pub fn broadcast(&mut self, tx: &Transaction) -> Result<Broadcast, BroadcastError> {
-        let mut events = vec![];
-        self.ensure_connected(&mut events)?;
+        let mut events = std::mem::take(&mut self.pending);
+        let connected = self.ensure_connected(&mut events);
+        self.pending = events;
+        connected?;
         let txid = tx.compute_txid();
-        let r = self.client()?.transaction_broadcast(tx);
+        let r = self.conn()?.broadcast(tx);
         match r {
-            Ok(_) => Ok(Broadcast::Accepted(txid)),
-            Err(electrum_client::Error::Protocol(v)) if is_already_known(&v) => {
-                Ok(Broadcast::AlreadyKnown(txid))
-            }
-            Err(electrum_client::Error::Protocol(v)) => {
-                Err(BroadcastError::Rejected(v.to_string()))
-            }
+            Ok(()) => Ok(Broadcast::Accepted(txid)),
+            Err(RpcError::Server(v)) if is_already_known(&v) => Ok(Broadcast::AlreadyKnown(txid)),
+            Err(RpcError::Server(v)) => Err(BroadcastError::Rejected(v.to_string())),
             Err(e) => Err(self.fail(e).into()),
         }
     }
 
     /// Drops the connection (for tests of reconnection, and on shutdown).
     pub fn disconnect(&mut self) {
-        self.client = None;
+        self.conn = None;
     }
 }
 

@@ -53,14 +53,25 @@ struct Subs {
 }
 
 async fn session(stream: TcpStream, node: Arc<Node>, mut shutdown: watch::Receiver<bool>) {
+    // Answers are small and the client waits for each: send them at once (no Nagle delay).
+    let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     let subs = Arc::new(Mutex::new(Subs::default()));
     let writer = tokio::spawn(async move {
+        let mut out = Vec::new();
         while let Some(line) = rx.recv().await {
-            if write.write_all(line.as_bytes()).await.is_err()
-                || write.write_all(b"\n").await.is_err()
-            {
+            // One write per wake-up: the line with its newline, and whatever else is queued
+            // (answers to pipelined requests, notifications). A line and its newline written
+            // apart wait ~40 ms for the client's delayed ACK under Nagle.
+            out.clear();
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+            while let Ok(more) = rx.try_recv() {
+                out.extend_from_slice(more.as_bytes());
+                out.push(b'\n');
+            }
+            if write.write_all(&out).await.is_err() {
                 break;
             }
         }
