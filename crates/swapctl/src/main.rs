@@ -10,6 +10,10 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod admin;
+mod btc;
+mod check;
+mod eth;
+mod funding;
 mod gate;
 mod maker;
 mod render;
@@ -73,12 +77,32 @@ pub(crate) struct Global {
     /// Key (PEM) of --admin-cert-file.
     #[arg(long, global = true, env = "SWAPCTL_ADMIN_KEY_FILE")]
     pub(crate) admin_key_file: Option<PathBuf>,
-    /// The maker's Electrum server (Bitcoin tip, funding, refunds), tcp host:port.
-    #[arg(long, global = true, env = "SWAPCTL_ELECTRUM_URL")]
-    pub(crate) electrum_url: Option<String>,
+    /// The maker's Electrum server (Bitcoin tip, wallet, funding, refunds), tcp://host:port.
+    #[arg(
+        long,
+        global = true,
+        env = "SWAPCTL_ELECTRUM_URL",
+        default_value = "tcp://127.0.0.1:50001"
+    )]
+    pub(crate) electrum_url: String,
     /// Ethereum JSON-RPC URL (ETH funding and refunds).
-    #[arg(long, global = true, env = "SWAPCTL_ETH_RPC_URL")]
-    pub(crate) eth_rpc_url: Option<String>,
+    #[arg(
+        long,
+        global = true,
+        env = "SWAPCTL_ETH_RPC_URL",
+        default_value = "http://127.0.0.1:8545"
+    )]
+    pub(crate) eth_rpc_url: String,
+    /// The maker's Bitcoin wallet key file (JSON with two descriptors, mode 0600); default
+    /// `btc-wallet.json` beside the state file. Its wallet data is kept in `<file>.bdk`.
+    #[arg(long, global = true, env = "SWAPCTL_BTC_WALLET")]
+    pub(crate) btc_wallet: Option<PathBuf>,
+    /// File holding the maker's Ethereum private key, hex (mode 0600).
+    #[arg(long, global = true, env = "SWAPCTL_ETH_KEY_FILE")]
+    pub(crate) eth_key_file: Option<PathBuf>,
+    /// Fee rate (sat/vB) for the BTC funding and refunds; Electrum's estimate when absent.
+    #[arg(long, global = true, env = "SWAPCTL_BTC_FEE_RATE", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub(crate) btc_fee_rate: Option<u64>,
     /// The escrow contract's address (checked against the relayer's record).
     #[arg(long, global = true, env = "SWAPCTL_ESCROW_ADDRESS")]
     pub(crate) escrow_address: Option<String>,
@@ -107,8 +131,15 @@ enum Command {
         #[command(subcommand)]
         way: maker::SwapWay,
     },
+    /// Fund a matched swap's source lock now (once: a recorded funding is only sent again).
+    Fund(maker::IdArgs),
     /// Hand the secret to the relayer once both locks are final and time is left.
     Reveal(maker::RevealArgs),
+    /// The maker's Bitcoin wallet.
+    Wallet {
+        #[command(subcommand)]
+        what: btc::WalletCommand,
+    },
     /// Show one swap, or every swap in the state file.
     Status(maker::StatusArgs),
     /// Operator commands over the admin API.
@@ -220,7 +251,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Quote(a) => maker::quote(g, a).await,
         Command::Swap { way } => maker::swap(g, way).await,
+        Command::Fund(a) => maker::fund(g, a).await,
         Command::Reveal(a) => maker::reveal(g, a).await,
+        Command::Wallet { what } => btc::wallet_command(g, what),
         Command::Status(a) => maker::status(g, a).await,
         Command::Admin { what } => admin::run(g, what).await,
         Command::Completions { shell } => {

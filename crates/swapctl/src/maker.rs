@@ -1,8 +1,9 @@
-//! Maker commands: quote, swap, reveal, status.
+//! Maker commands: quote, swap, fund, reveal, status.
 //!
 //! Owns the order of a maker's steps: check every input, make the secret and the Bitcoin key,
-//! persist them, and only then submit; reveal only through [`crate::gate`]. It must never send a
-//! secret the state file does not hold, and never submit an order whose secret is not on disk.
+//! persist them, and only then submit; fund only through [`crate::funding`] (checked, recorded,
+//! then broadcast); reveal only through [`crate::gate`]. It must never send a secret the state
+//! file does not hold, and never submit an order whose secret is not on disk.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -23,7 +24,7 @@ use crate::admin::check_id;
 use crate::gate;
 use crate::render::{self, table};
 use crate::state::{Entry, Hidden, StateError};
-use crate::{Global, emit, rpc};
+use crate::{Global, emit, funding, rpc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Way {
@@ -87,12 +88,18 @@ pub(crate) struct RevealArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct IdArgs {
+    /// Swap id.
+    id: String,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
     /// Swap id; every swap in the state file when absent.
     id: Option<String>,
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -256,6 +263,15 @@ pub(crate) async fn swap(g: &Global, way: SwapWay) -> anyhow::Result<()> {
         btc_payout_address: None,
         created_at: now(),
         revealed: false,
+        src_amount: Some(q.src_amount.clone()),
+        dst_amount: Some(q.dst_amount.clone()),
+        token: a
+            .amount
+            .token
+            .as_deref()
+            .map(|t| check_eth_address("--token", t))
+            .transpose()?,
+        funding: None,
     };
     // Persist, then act: the secret and key are on disk before the order exists anywhere.
     state
@@ -421,35 +437,49 @@ pub(crate) async fn reveal(g: &Global, a: RevealArgs) -> anyhow::Result<()> {
     g.state()?
         .get(&a.id)
         .context("cannot reveal a swap this state file did not create")?;
-    let mut c = rpc::public(&g.relayer_url)
-        .await
-        .context("failed to reach the relayer")?;
-    let s = c
-        .get_swap(GetSwapRequest {
-            swap_id: a.id.clone(),
-        })
-        .await
-        .map_err(|e| status_err("swap not available", &e))?
-        .into_inner();
+    let (mut c, s) = fetch(g, &a.id).await?;
     gate::check(&s, network, UnixTime(now()), None)?;
     let r = reveal_now(g, &mut c, &a.id, &s).await?;
     emit(g.json, render::swap_json(&r), || render::swap_text(&r));
     Ok(())
 }
 
+type Public =
+    crosslock_proto::public::v1::swap_service_client::SwapServiceClient<tonic::transport::Channel>;
+
+/// The relayer's record of swap `id`, and the connection it came over.
+async fn fetch(g: &Global, id: &str) -> anyhow::Result<(Public, Swap)> {
+    let mut c = rpc::public(&g.relayer_url)
+        .await
+        .context("failed to reach the relayer")?;
+    let s = c
+        .get_swap(GetSwapRequest {
+            swap_id: id.to_owned(),
+        })
+        .await
+        .map_err(|e| status_err("swap not available", &e))?
+        .into_inner();
+    Ok((c, s))
+}
+
+/// `fund <id>`: fund the source lock now, once (a recorded funding is only sent again).
+pub(crate) async fn fund(g: &Global, a: IdArgs) -> anyhow::Result<()> {
+    check_id(&a.id)?;
+    g.state()?
+        .get(&a.id)
+        .context("cannot fund a swap this state file did not create")?;
+    let f = match funding::resume(g, &a.id).await? {
+        Some(f) => f,
+        None => funding::fund(g, &fetch(g, &a.id).await?.1).await?,
+    };
+    emit(g.json, f.json(&a.id), || format!("{}\n", f.text()));
+    Ok(())
+}
+
 pub(crate) async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<()> {
     if let Some(id) = &a.id {
         check_id(id)?;
-        let mut c = rpc::public(&g.relayer_url)
-            .await
-            .context("failed to reach the relayer")?;
-        let s = c
-            .get_swap(GetSwapRequest {
-                swap_id: id.clone(),
-            })
-            .await
-            .map_err(|e| status_err("swap not available", &e))?
-            .into_inner();
+        let (_, s) = fetch(g, id).await?;
         emit(g.json, render::swap_json(&s), || render::swap_text(&s));
         return Ok(());
     }
@@ -488,6 +518,7 @@ pub(crate) async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<()> {
                 s.as_ref()
                     .map_or("?", |s| render::state(s.state))
                     .to_owned(),
+                if e.funding.is_some() { "yes" } else { "no" }.to_owned(),
                 if e.revealed { "yes" } else { "no" }.to_owned(),
                 e.created_at.to_string(),
             ]
@@ -500,15 +531,59 @@ pub(crate) async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<()> {
             "direction": e.direction,
             "hashlock": e.hashlock,
             "revealed": e.revealed,
+            "funding": funding_json(e),
             "created_at": e.created_at,
             "relayer": s.as_ref().map(render::swap_json),
         })).collect::<Vec<_>>(),
     });
     emit(g.json, value, || {
         table(
-            &["SWAP", "DIRECTION", "STATE", "REVEALED", "CREATED"],
+            &[
+                "SWAP",
+                "DIRECTION",
+                "STATE",
+                "FUNDED",
+                "REVEALED",
+                "CREATED",
+            ],
             &rows,
         )
     });
     Ok(())
+}
+
+/// The recorded funding, without the raw transaction.
+fn funding_json(e: &Entry) -> serde_json::Value {
+    use crate::state::Funding;
+    match &e.funding {
+        None => serde_json::Value::Null,
+        Some(Funding::Bitcoin {
+            address,
+            amount,
+            txid,
+            outpoint,
+            timeout_height,
+            ..
+        }) => json!({
+            "chain": "bitcoin",
+            "address": address,
+            "amount": amount.to_string(),
+            "txid": txid,
+            "outpoint": outpoint,
+            "timeout_height": timeout_height,
+        }),
+        Some(Funding::Ethereum {
+            escrow,
+            chain_id,
+            params,
+            escrow_id,
+        }) => json!({
+            "chain": "ethereum",
+            "escrow": escrow,
+            "chain_id": chain_id,
+            "escrow_id": escrow_id,
+            "amount": params.amount.to_string(),
+            "timeout": params.timeout,
+        }),
+    }
 }

@@ -14,8 +14,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-/// Bumped when the file's layout changes; older files are refused rather than misread.
-const FORMAT_VERSION: u32 = 1;
+/// Bumped when the file's layout changes. Version 2 added the funding records and the Ethereum
+/// outbox; a version-1 file is read as one with none of them. A newer file is refused
+/// rather than misread (an older swapctl rewriting it would drop the funding records, and a
+/// rerun could then fund twice).
+const FORMAT_VERSION: u32 = 2;
+/// Versions this build reads.
+const READABLE: [u32; 2] = [1, 2];
 
 /// How long to wait for another swapctl holding the file's lock.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
@@ -99,6 +104,56 @@ pub(crate) struct Entry {
     /// Whether the secret was handed to the relayer.
     #[serde(default)]
     pub revealed: bool,
+    /// What the maker pays, base units, as quoted; the source lock must hold exactly this.
+    #[serde(default)]
+    pub src_amount: Option<String>,
+    /// What the quote said the maker receives, base units; the destination lock must hold it.
+    #[serde(default)]
+    pub dst_amount: Option<String>,
+    /// The ERC-20 on the Ethereum side (EIP-55); `None` for native ETH.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// The maker's source lock, recorded before it is broadcast (persist, then act).
+    #[serde(default)]
+    pub funding: Option<Funding>,
+}
+
+/// The maker's source lock as checked and signed, written before any broadcast, so a rerun
+/// broadcasts the same transaction again instead of funding twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "chain", rename_all = "snake_case")]
+pub(crate) enum Funding {
+    /// BTC -> ETH: the P2WSH HTLC and the transaction that pays it.
+    Bitcoin {
+        /// The resolver's key (claims with the secret), compressed, hex.
+        claim_pubkey: String,
+        /// Ours (refunds after the timeout), compressed, hex.
+        refund_pubkey: String,
+        /// The CLTV height.
+        timeout_height: u32,
+        /// Satoshis locked.
+        amount: u64,
+        /// The P2WSH deposit address.
+        address: String,
+        /// The signed funding transaction, consensus hex.
+        tx: String,
+        /// Its txid.
+        txid: String,
+        /// The HTLC output, `txid:vout`.
+        outpoint: String,
+    },
+    /// ETH -> BTC: the escrow lock. The signed transactions are in the file's Ethereum outbox
+    /// under `approve:<swap id>` and `lock:<swap id>`.
+    Ethereum {
+        /// The escrow contract, EIP-55.
+        escrow: String,
+        /// The EVM chain id.
+        chain_id: u64,
+        /// The lock's parameters as the escrow hashes them.
+        params: crosslock_eth::SwapParams,
+        /// The escrow's id of the lock, 0x hex.
+        escrow_id: String,
+    },
 }
 
 impl Entry {
@@ -109,9 +164,21 @@ impl Entry {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct File1 {
+struct OnDisk {
     version: u32,
     swaps: Vec<Entry>,
+    #[serde(default)]
+    eth_outbox: Vec<crosslock_eth::OutboxEntry>,
+}
+
+/// Everything the file holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Contents {
+    /// One entry per order.
+    pub swaps: Vec<Entry>,
+    /// The maker's signed Ethereum transactions (the `crosslock-eth` sender's outbox), one per
+    /// nonce, written before each is broadcast.
+    pub eth_outbox: Vec<crosslock_eth::OutboxEntry>,
 }
 
 /// The state file at a path. Every change is a locked read-modify-write.
@@ -140,9 +207,14 @@ impl StateFile {
 
     /// Every entry; none when the file does not exist yet.
     pub(crate) fn load(&self) -> Result<Vec<Entry>, StateError> {
+        Ok(self.load_all()?.swaps)
+    }
+
+    /// The whole file; empty when it does not exist yet.
+    pub(crate) fn load_all(&self) -> Result<Contents, StateError> {
         let bytes = match fs::read(&self.path) {
             Ok(b) => b,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Contents::default()),
             Err(e) => return Err(self.io(e)),
         };
         let mode = fs::metadata(&self.path)
@@ -156,17 +228,23 @@ impl StateFile {
                 mode,
             });
         }
-        let f: File1 = serde_json::from_slice(&bytes).map_err(|e| StateError::Invalid {
+        let f: OnDisk = serde_json::from_slice(&bytes).map_err(|e| StateError::Invalid {
             path: self.path.clone(),
             reason: e.to_string(),
         })?;
-        if f.version != FORMAT_VERSION {
+        if !READABLE.contains(&f.version) {
             return Err(StateError::Invalid {
                 path: self.path.clone(),
-                reason: format!("format version {} (expected {FORMAT_VERSION})", f.version),
+                reason: format!(
+                    "format version {} (this swapctl reads {READABLE:?}); use a newer swapctl",
+                    f.version
+                ),
             });
         }
-        Ok(f.swaps)
+        Ok(Contents {
+            swaps: f.swaps,
+            eth_outbox: f.eth_outbox,
+        })
     }
 
     /// The entry for a swap id or idempotency key.
@@ -182,11 +260,34 @@ impl StateFile {
         &self,
         change: impl FnOnce(&mut Vec<Entry>) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
+        self.update_all(|c| change(&mut c.swaps))
+    }
+
+    /// [`StateFile::update`] over the whole file.
+    pub(crate) fn update_all<T>(
+        &self,
+        change: impl FnOnce(&mut Contents) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
         let _lock = self.lock()?;
-        let mut swaps = self.load()?;
-        let out = change(&mut swaps)?;
-        self.write(&swaps)?;
+        let mut all = self.load_all()?;
+        let out = change(&mut all)?;
+        self.write(&all)?;
         Ok(out)
+    }
+
+    /// Changes the entry of swap `id` under the lock and writes the result durably.
+    pub(crate) fn update_entry<T>(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut Entry) -> T,
+    ) -> Result<T, StateError> {
+        self.update(|s| {
+            let e = s
+                .iter_mut()
+                .find(|x| x.is(id))
+                .ok_or_else(|| StateError::NotFound(id.to_owned()))?;
+            Ok(change(e))
+        })
     }
 
     fn lock(&self) -> Result<LockGuard, StateError> {
@@ -225,10 +326,11 @@ impl StateFile {
 
     /// Write to a 0600 temporary file, fsync it, rename it over the old one, fsync the folder:
     /// a crash leaves either the old or the new file, never a torn one.
-    fn write(&self, swaps: &[Entry]) -> Result<(), StateError> {
-        let body = serde_json::to_vec_pretty(&File1 {
+    fn write(&self, all: &Contents) -> Result<(), StateError> {
+        let body = serde_json::to_vec_pretty(&OnDisk {
             version: FORMAT_VERSION,
-            swaps: swaps.to_vec(),
+            swaps: all.swaps.clone(),
+            eth_outbox: all.eth_outbox.clone(),
         })
         .map_err(|e| StateError::Invalid {
             path: self.path.clone(),
@@ -290,6 +392,10 @@ mod tests {
             btc_payout_address: None,
             created_at: 1,
             revealed: false,
+            src_amount: None,
+            dst_amount: None,
+            token: None,
+            funding: None,
         }
     }
 
@@ -322,5 +428,28 @@ mod tests {
         .unwrap();
         fs::set_permissions(f.path(), fs::Permissions::from_mode(0o644)).unwrap();
         assert!(matches!(f.load(), Err(StateError::Permissions { .. })));
+    }
+
+    #[test]
+    fn a_version_1_file_is_read_and_rewritten_as_2_and_a_newer_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = StateFile::new(dir.path().join("state.json"));
+        let mut v1 = serde_json::to_value(entry("k-0123456789abcdef")).unwrap();
+        for k in ["src_amount", "dst_amount", "token", "funding"] {
+            v1.as_object_mut().unwrap().remove(k);
+        }
+        let body = serde_json::json!({"version": 1, "swaps": [v1]});
+        fs::write(f.path(), serde_json::to_vec(&body).unwrap()).unwrap();
+        fs::set_permissions(f.path(), fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(
+            f.get("k-0123456789abcdef").unwrap(),
+            entry("k-0123456789abcdef")
+        );
+        f.update(|_| Ok(())).unwrap();
+        let now: serde_json::Value = serde_json::from_slice(&fs::read(f.path()).unwrap()).unwrap();
+        assert_eq!(now["version"], 2);
+        assert_eq!(now["eth_outbox"], serde_json::json!([]));
+        fs::write(f.path(), br#"{"version": 3, "swaps": []}"#).unwrap();
+        assert!(matches!(f.load(), Err(StateError::Invalid { .. })));
     }
 }

@@ -3,173 +3,70 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
+mod support;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::Duration;
 
-use crosslock_relayer::config::{AdminEntry, Config, ResolverEntry, Sensitive};
-use crosslock_relayer::store::SCHEMA;
-use crosslock_relayer::{Listeners, run};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::Connection;
-use tokio::net::TcpListener;
+use support::{Maker, Relayer, RelayerOpts};
 
-const ADMIN_TOKEN: &str = "swapctl-test-admin-token-0123";
-const RESOLVER_TOKEN: &str = "swapctl-test-resolver-token-0123";
 const RESOLVER_ETH: &str = "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB";
-const ESCROW: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
 const MAKER_ETH: &str = "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359";
 
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://crosslock:crosslock@127.0.0.1:5432/crosslock".to_owned())
-}
-
-fn unique() -> String {
-    hex::encode(crosslock_relayer::random_id().unwrap())
-}
-
-/// A relayer on loopback with its own database (dropped at the end) and Redis prefix.
+/// A relayer on loopback with its own database and Redis prefix, and a maker's swapctl
+/// pointed at it (no chains: these commands never reach one).
 struct Stack {
-    public: String,
-    resolver: String,
+    relayer: Relayer,
+    maker: Maker,
     admin: String,
-    db_url: String,
-    db_name: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    dir: tempfile::TempDir,
 }
 
 impl Stack {
     async fn start() -> Stack {
-        let db_name = format!("crosslock_swapctl_{}", unique());
-        let mut c = sqlx::PgConnection::connect(&database_url()).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {db_name}"))
-            .execute(&mut c)
-            .await
-            .unwrap();
-        let (base, _) = database_url()
-            .rsplit_once('/')
-            .map(|(a, b)| (a.to_owned(), b.to_owned()))
-            .unwrap();
-        let db_url = format!("{base}/{db_name}");
-        let config = Config {
-            database_url: Sensitive(db_url.clone()),
-            database_max_connections: 4,
-            redis_url: Sensitive(
-                std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
-            ),
-            redis_prefix: format!("swapctl-test-{}", unique()),
-            replica: format!("replica-{}", unique()),
-            escrow_contract: ESCROW.to_owned(),
-            resolvers: vec![ResolverEntry {
-                name: "r1".to_owned(),
-                cert_sha256: None,
-                token: Some(Sensitive(RESOLVER_TOKEN.to_owned())),
-            }],
-            admins: vec![AdminEntry {
-                name: "ops".to_owned(),
-                token: Sensitive(ADMIN_TOKEN.to_owned()),
-            }],
-            ..Config::default()
-        };
-        let l = Listeners {
-            public: TcpListener::bind("127.0.0.1:0").await.unwrap(),
-            resolver: TcpListener::bind("127.0.0.1:0").await.unwrap(),
-            admin: TcpListener::bind("127.0.0.1:0").await.unwrap(),
-            metrics: TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        };
-        let public = format!("http://{}", l.public.local_addr().unwrap());
-        let admin = format!("http://{}", l.admin.local_addr().unwrap());
-        let resolver = format!("http://{}", l.resolver.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            run(config, l, async move {
-                let _ = rx.await;
-            })
-            .await
-            .expect("relayer runs");
-        });
-        let s = Stack {
-            public,
-            resolver,
+        let relayer = Relayer::start(RelayerOpts::default()).await;
+        let maker = Maker::new(&relayer, "tcp://127.0.0.1:9");
+        let admin = relayer.admin.clone();
+        Stack {
+            relayer,
+            maker,
             admin,
-            db_url,
-            db_name,
-            stop: Some(tx),
-            dir: tempfile::tempdir().unwrap(),
-        };
-        // Ready once a quote is answered (migrations done, listeners serving).
-        for _ in 0..200 {
-            if s.swapctl(&["quote", "btc-to-eth", "--amount", "100000"])
-                .await
-                .status
-                .success()
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        s
+    }
+
+    fn dir(&self) -> &Path {
+        self.maker.dir.path()
     }
 
     fn state_file(&self) -> PathBuf {
-        self.dir.path().join("maker/state.json")
+        self.maker.state_file()
     }
 
-    /// Run the real binary with this stack's settings in its environment.
+    /// Run the real binary with this stack's settings and another state file.
     async fn swapctl_with(&self, args: &[&str], state: &Path) -> Output {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_swapctl"));
-        cmd.args(args)
-            .env_clear()
-            .env("SWAPCTL_RELAYER_URL", &self.public)
-            .env("SWAPCTL_ADMIN_URL", &self.admin)
-            .env("SWAPCTL_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("SWAPCTL_STATE_FILE", state)
-            .env("SWAPCTL_NETWORK", "regtest");
+        let mut cmd = self.maker.command(args);
+        cmd.env("SWAPCTL_STATE_FILE", state);
         tokio::task::spawn_blocking(move || cmd.output().unwrap())
             .await
             .unwrap()
     }
 
     async fn swapctl(&self, args: &[&str]) -> Output {
-        self.swapctl_with(args, &self.state_file()).await
+        self.maker.run(args).await
     }
 
     async fn json(&self, args: &[&str]) -> Value {
-        let mut a = args.to_vec();
-        a.push("--json");
-        let out = self.swapctl(&a).await;
-        assert!(
-            out.status.success(),
-            "swapctl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        self.maker.json(args).await
     }
 
     async fn count(&self, table: &str) -> i64 {
-        let mut c = sqlx::PgConnection::connect(&self.db_url).await.unwrap();
-        sqlx::query_scalar(&format!("SELECT count(*) FROM {SCHEMA}.{table}"))
-            .fetch_one(&mut c)
-            .await
-            .unwrap()
+        self.relayer.count(table).await
     }
 
-    async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let mut c = sqlx::PgConnection::connect(&database_url()).await.unwrap();
-        let _ = sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.db_name
-        ))
-        .execute(&mut c)
-        .await;
+    async fn stop(self) {
+        self.relayer.stop().await;
     }
 }
 
@@ -278,7 +175,7 @@ async fn no_order_is_submitted_when_the_secret_cannot_be_stored_first() {
     let s = Stack::start().await;
     // Another swapctl holds the state file's lock past the wait: the secret cannot be
     // stored, so the order must not go out.
-    let path = s.dir.path().join("locked/state.json");
+    let path = s.dir().join("locked/state.json");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path.with_extension("json.lock"), b"").unwrap();
     let out = s
@@ -581,56 +478,12 @@ fn completions_generate_for_every_shell() {
     assert!(!bad.status.success());
 }
 
-/// Both chain heads as the relayer's watchers would record them (this relayer runs without
-/// chain adapters): Bitcoin at height 200, Ethereum at wall time.
-async fn set_heads(s: &Stack) {
-    use crosslock_relayer::store::{Store, now_unix};
-    let store = Store::connect(&s.db_url, 2).await.unwrap();
-    for (chain, height) in [("bitcoin", 200), ("ethereum", 100)] {
-        let token = store
-            .acquire_lease(
-                &format!("watcher:{chain}"),
-                "swapctl-test",
-                Duration::from_secs(30),
-            )
-            .await
-            .unwrap()
-            .expect("lease free");
-        assert!(
-            store
-                .advance_cursor(chain, height, &[1; 32], now_unix(), token)
-                .await
-                .unwrap()
-        );
-    }
-}
-
-/// A resolver takes the swap over the resolver API, as the resolver daemon would.
+/// A resolver takes the swap, with both chain heads recorded as the relayer's watchers would
+/// (this relayer runs without chain adapters): Bitcoin at height 200, Ethereum at wall time.
 async fn accept(s: &Stack, id: &str) {
-    set_heads(s).await;
-    use crosslock_proto::resolver::v1::AcceptOrderRequest;
-    use crosslock_proto::resolver::v1::resolver_service_client::ResolverServiceClient;
-    let ch = tonic::transport::Endpoint::from_shared(s.resolver.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut c = ResolverServiceClient::new(ch);
-    let mut req = tonic::Request::new(AcceptOrderRequest {
-        swap_id: id.to_owned(),
-        accept: true,
-        decline_reason: String::new(),
-        resolver_btc_pubkey: hex::decode(
-            "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798",
-        )
-        .unwrap(),
-        resolver_eth_address: RESOLVER_ETH.to_owned(),
-    });
-    req.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {RESOLVER_TOKEN}").parse().unwrap(),
-    );
-    c.accept_order(req).await.expect("resolver accepts");
+    s.relayer.set_head("bitcoin", 200).await;
+    s.relayer.set_head("ethereum", 100).await;
+    s.relayer.accept(id, RESOLVER_ETH).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
