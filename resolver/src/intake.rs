@@ -26,7 +26,7 @@ use tracing::{debug, info, warn};
 
 use crate::db::{self, DbError};
 use crate::executor::{ExecError, TxReport};
-use crate::follow::{Chains, FollowError};
+use crate::follow::Chains;
 use crate::orders::answer_offer;
 use crate::policy::{Book, OrderPolicy, asset_key};
 use crate::relayer::{GrpcRelayer, Inbound, order_from_offer, terms_from_view};
@@ -45,6 +45,8 @@ pub struct Intake<P> {
     reports: mpsc::UnboundedReceiver<TxReport>,
     ticked: HashMap<SwapId, Clock>,
     terms: HashMap<SwapId, Terms>,
+    /// The chain errors of the last poll, so a lasting outage is logged once.
+    last_errors: String,
     /// Chain events seen before both chains gave a clock; recorded once they have.
     backlog: Vec<(SwapId, Event)>,
     last_sweep: Option<Instant>,
@@ -106,6 +108,7 @@ impl<P: Provider + Clone> Intake<P> {
             ticked: HashMap::new(),
             terms,
             backlog: Vec::new(),
+            last_errors: String::new(),
             last_sweep: None,
             tick_every,
         })
@@ -313,11 +316,18 @@ impl<P: Provider + Clone> Intake<P> {
     /// Bitcoin block came or `tick_every` passed; sends reports of our transactions.
     pub async fn round(&mut self, r: &mut Resolver<P>) {
         let (found, errors) = self.chains.poll().await;
-        for e in &errors {
-            match e {
-                FollowError::Btc(_) | FollowError::Eth(_) => debug!(error = %e, "chain poll"),
-                FollowError::Terms(_) => warn!(error = %e, "chain poll"),
+        let summary = errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        if summary != self.last_errors {
+            if summary.is_empty() {
+                info!("both chains readable again");
+            } else {
+                warn!(errors = %summary, "cannot read a chain; retrying every poll");
             }
+            self.last_errors = summary;
         }
         let mut found = found;
         let mut events = std::mem::take(&mut self.backlog);

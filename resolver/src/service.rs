@@ -59,11 +59,20 @@ impl<P: Provider + Clone> Resolver<P> {
     /// the actions it made due. Returns the new record. If execution fails, the event stays
     /// committed and its actions are due again at the next [`Resolver::resume`].
     pub async fn ingest(&mut self, id: SwapId, event: &Event) -> Result<Swap, ExecError> {
+        let before = if matches!(event, Event::Tick { .. }) {
+            db::load_swap(&self.exec.pool, id)
+                .await?
+                .map(|l| l.swap.state)
+        } else {
+            None
+        };
         let t = db::append(&self.exec.pool, id, event).await?;
-        let span = tracing::info_span!("swap", swap_id = %id);
-        let _g = span.enter();
-        info!(state = ?t.swap.state, actions = t.actions.len(), "event recorded");
-        drop(_g);
+        // A tick that changes nothing is routine; everything else is worth a line.
+        if before != Some(t.swap.state) || !t.actions.is_empty() {
+            info!(swap_id = %id, state = ?t.swap.state, actions = t.actions.len(), "event recorded");
+        } else {
+            tracing::debug!(swap_id = %id, "clock recorded");
+        }
         self.exec.execute(id, &t.swap, &t.actions).await?;
         Ok(t.swap)
     }

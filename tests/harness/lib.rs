@@ -148,8 +148,10 @@ pub struct Options {
 }
 
 impl Default for Options {
+    /// Three-second blocks: Bitcoin timelocks count blocks, so a faster chain would eat a swap's
+    /// windows (tens of blocks of slack at match) before its steps are done.
     fn default() -> Self {
-        Options { btc_block_secs: 1 }
+        Options { btc_block_secs: 3 }
     }
 }
 
