@@ -193,6 +193,7 @@ pub async fn run_with_sources(
         quote: Arc::new(config.quote.clone()),
         escrow,
         rate_limit: config.limits.rate_limit_per_minute,
+        ladder: config.ladder.policy()?,
         shutdown: stop_rx.clone(),
     };
     info!(

@@ -314,6 +314,46 @@ fn clock_newer(record: &Clock, now: &Clock) -> bool {
     now.btc_tip != record.btc_tip || now.eth_time > record.eth_time || now.wall > record.wall
 }
 
+/// What one input does to a swap, before anything is written.
+#[derive(Debug, Clone)]
+struct Plan {
+    swap: Swap,
+    events: Vec<(StoredEvent, String)>,
+    actions: Vec<Action>,
+}
+
+/// The core's transition for `input`: a tick to its clock first if that is newer, then its
+/// event. Pure; [`Store::apply`] writes what it returns.
+fn plan(record: &Swap, input: &Input) -> Result<Plan, TransitionError> {
+    let mut swap = record.clone();
+    let mut events: Vec<(StoredEvent, String)> = Vec::new();
+    let mut actions: Vec<Action> = Vec::new();
+    if let Some(c) = input.clock
+        && clock_newer(&swap.clock, &c)
+    {
+        let tick = Event::Tick { clock: c };
+        let t = apply(&swap, &tick)?;
+        swap = t.swap;
+        actions.extend(t.actions);
+        events.push((event_out(&tick, ""), "clock".to_owned()));
+    }
+    let t = apply(&swap, &input.event)?;
+    swap = t.swap;
+    actions.extend(t.actions);
+    events.push((event_out(&input.event, &input.reason), input.actor.clone()));
+    Ok(Plan {
+        swap,
+        events,
+        actions,
+    })
+}
+
+/// Whether the core would accept `input` on `record` (as [`Store::apply`] would apply it), without
+/// writing anything: for callers that must check more than the core does before committing.
+pub fn check_input(record: &Swap, input: &Input) -> Result<(), TransitionError> {
+    plan(record, input).map(|_| ())
+}
+
 impl Store {
     /// Connect with a bounded pool, the relayer's own schema first on the search path (so it
     /// can share a database with the resolver, which has its own), and a statement timeout so
@@ -509,23 +549,12 @@ impl Store {
         {
             return Err(StoreError::Conflict { expected: v });
         }
-        let before = loaded.swap.clone();
-        let mut swap = loaded.swap;
-        let mut events: Vec<(StoredEvent, String)> = Vec::new();
-        let mut actions: Vec<Action> = Vec::new();
-        if let Some(c) = input.clock
-            && clock_newer(&swap.clock, &c)
-        {
-            let tick = Event::Tick { clock: c };
-            let t = apply(&swap, &tick)?;
-            swap = t.swap;
-            actions.extend(t.actions);
-            events.push((event_out(&tick, ""), "clock".to_owned()));
-        }
-        let t = apply(&swap, &input.event)?;
-        swap = t.swap;
-        actions.extend(t.actions);
-        events.push((event_out(&input.event, &input.reason), input.actor.clone()));
+        let before = loaded.swap;
+        let Plan {
+            swap,
+            events,
+            actions,
+        } = plan(&before, input)?;
 
         let now = i64_of(now_unix());
         let mut seq = loaded.version;
