@@ -248,6 +248,32 @@ impl LadderConfig {
     }
 }
 
+/// How the dispatcher retries the rows it carries out itself (the maker's claim broadcast).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DispatchConfig {
+    /// How often the dispatcher looks for due rows, milliseconds.
+    pub interval_ms: u64,
+    /// Refusals by the node of one rung before the row moves up the maker's ladder; past the
+    /// top rung the swap is handed to an operator (ListStuck) and no longer broadcast.
+    pub max_rejections: u32,
+    /// Wait after the first refusal, milliseconds; doubled after each further one.
+    pub backoff_ms: u64,
+    /// Longest wait between two tries of a row, milliseconds.
+    pub backoff_max_ms: u64,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> DispatchConfig {
+        DispatchConfig {
+            interval_ms: 1_000,
+            max_rejections: 5,
+            backoff_ms: 10_000,
+            backoff_max_ms: 600_000,
+        }
+    }
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -284,6 +310,8 @@ pub struct Config {
     pub chains: Chains,
     /// The maker's claim ladder policy.
     pub ladder: LadderConfig,
+    /// The dispatcher's retries.
+    pub dispatch: DispatchConfig,
     /// Seconds a watcher lease lasts without renewal.
     pub lease_ttl_secs: u64,
     /// How often the deadline sweep runs, seconds.
@@ -313,6 +341,7 @@ impl Default for Config {
             escrow_contract: String::new(),
             chains: Chains::default(),
             ladder: LadderConfig::default(),
+            dispatch: DispatchConfig::default(),
             lease_ttl_secs: 15,
             sweep_interval_secs: 5,
             log_json: false,
@@ -417,6 +446,19 @@ impl Config {
             );
         }
         self.ladder.policy()?;
+        let d = &self.dispatch;
+        if d.interval_ms == 0 || d.max_rejections == 0 {
+            return bad(
+                "dispatch",
+                "interval_ms and max_rejections must be positive",
+            );
+        }
+        if d.backoff_ms == 0 || d.backoff_max_ms < d.backoff_ms {
+            return bad(
+                "dispatch.backoff_max_ms",
+                "backoff_ms must be positive and backoff_max_ms at least backoff_ms",
+            );
+        }
         Ok(())
     }
 }
@@ -452,7 +494,7 @@ mod tests {
     }
 
     #[test]
-    fn ladder_defaults_are_valid_and_bad_values_are_refused() {
+    fn ladder_and_dispatch_defaults_are_valid_and_bad_values_are_refused() {
         let c = Config::default();
         c.validate().expect("defaults are valid");
         let p = c.ladder.policy().expect("default policy");
@@ -465,6 +507,9 @@ mod tests {
         assert!(bad(|c| c.ladder.min_rate_sat_vb = 0));
         assert!(bad(|c| c.ladder.min_top_rate_sat_vb = 0));
         assert!(bad(|c| c.ladder.max_fee_sat = 100));
+        assert!(bad(|c| c.dispatch.max_rejections = 0));
+        assert!(bad(|c| c.dispatch.interval_ms = 0));
+        assert!(bad(|c| c.dispatch.backoff_max_ms = 1));
         let mut c = Config::default();
         c.ladder.min_rate_sat_vb = 20;
         assert!(c.validate().is_err(), "top below the floor");

@@ -233,7 +233,8 @@ pub async fn run_with_sources(
         tasks.spawn(crate::dispatch::run_dispatcher(
             engine.clone(),
             btc,
-            Duration::from_secs(1),
+            Duration::from_millis(config.dispatch.interval_ms.max(1)),
+            crate::dispatch::RetryPolicy::from_config(&config.dispatch),
             lease_ttl,
             stop_rx.clone(),
         ));
