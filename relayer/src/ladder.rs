@@ -126,3 +126,57 @@ pub fn check(
     verify_ladder(&ladder, &utxo, &dest, policy)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitcoin::hashes::Hash;
+    use bitcoin::secp256k1::{Secp256k1, SecretKey};
+    use crosslock_btc::claim::sign_ladder;
+    use crosslock_core::secret::Hashlock;
+    use crosslock_core::time::BtcHeight;
+
+    fn key(n: u8) -> SecretKey {
+        SecretKey::from_slice(&[n; 32]).expect("a valid key")
+    }
+
+    fn utxo(amount: u64) -> HtlcUtxo {
+        let secp = Secp256k1::new();
+        let params = HtlcParams::new(
+            Hashlock([7; 32]),
+            key(1).public_key(&secp),
+            key(2).public_key(&secp),
+            BtcHeight(500),
+        )
+        .expect("valid parameters");
+        HtlcUtxo {
+            outpoint: bitcoin::OutPoint::new(bitcoin::Txid::from_byte_array([3; 32]), 0),
+            amount: crosslock_core::amount::Sats(amount),
+            params,
+        }
+    }
+
+    /// What the maker's client (`swapctl --claim-fee-rates`, default 1,2,5,10,25,50 sat/vB)
+    /// signs must pass the default policy, down to the smallest BTC lock the core allows.
+    #[test]
+    fn the_default_policy_accepts_the_makers_default_ladder_and_refuses_a_flat_or_cheap_one() {
+        let dest = ScriptBuf::new_p2wsh(&ScriptBuf::from_bytes(vec![0x51]).wscript_hash());
+        let rates = [1, 2, 5, 10, 25, 50].map(FeeRate::from_sat_per_vb_u32);
+        for amount in [crosslock_core::fees::MIN_BTC_LOCK.0, 5_000_000] {
+            let u = utxo(amount);
+            let ladder = sign_ladder(&u, &dest, &rates, &key(1)).expect("signs");
+            verify_ladder(&ladder, &u, &dest, &default_policy()).expect("accepted");
+        }
+        let u = utxo(1_000_000);
+        let cheap = sign_ladder(&u, &dest, &rates[..3], &key(1)).expect("signs");
+        assert!(matches!(
+            verify_ladder(&cheap, &u, &dest, &default_policy()),
+            Err(LadderError::RateTooLow { rung: 2, .. })
+        ));
+        let flat = sign_ladder(&u, &dest, &[rates[3], rates[3]], &key(1)).expect("signs");
+        assert!(matches!(
+            verify_ladder(&flat, &u, &dest, &default_policy()),
+            Err(LadderError::NotRising { rung: 1 })
+        ));
+    }
+}
