@@ -185,6 +185,95 @@ impl Default for Chains {
     }
 }
 
+/// What the relayer accepts as the maker's pre-signed claim ladder (ETH -> BTC reveals). Fee
+/// rates are sat/vB, measured on each completed claim's real weight.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LadderConfig {
+    /// The cheapest rung must pay at least this rate (Core's default relay floor is 1).
+    pub min_rate_sat_vb: u64,
+    /// The top rung must pay at least this rate, so the service can outbid a fee rise while the
+    /// maker is offline.
+    pub min_top_rate_sat_vb: u64,
+    /// No rung may pay a larger fee, sat; default the core's cap for a claim (152 vB at
+    /// 500 sat/vB), which every BTC lock is sized to afford.
+    pub max_fee_sat: u64,
+}
+
+impl Default for LadderConfig {
+    fn default() -> LadderConfig {
+        let p = crate::ladder::default_policy();
+        LadderConfig {
+            min_rate_sat_vb: p.min_rate.to_sat_per_vb_ceil(),
+            min_top_rate_sat_vb: p.min_top_rate.to_sat_per_vb_ceil(),
+            max_fee_sat: p.max_fee.0,
+        }
+    }
+}
+
+impl LadderConfig {
+    /// The policy `crosslock-btc` checks a ladder with.
+    pub fn policy(&self) -> Result<crosslock_btc::claim::LadderPolicy, ConfigError> {
+        let rate = |field, v: u64| {
+            bitcoin::FeeRate::from_sat_per_vb(v)
+                .filter(|_| v >= 1)
+                .ok_or_else(|| ConfigError::Invalid {
+                    field,
+                    why: "must be a rate of at least 1 sat/vB".to_owned(),
+                })
+        };
+        let min_rate = rate("ladder.min_rate_sat_vb", self.min_rate_sat_vb)?;
+        let min_top_rate = rate("ladder.min_top_rate_sat_vb", self.min_top_rate_sat_vb)?;
+        if min_top_rate < min_rate {
+            return Err(ConfigError::Invalid {
+                field: "ladder.min_top_rate_sat_vb",
+                why: "must not be below ladder.min_rate_sat_vb".to_owned(),
+            });
+        }
+        let top_fee = self
+            .min_top_rate_sat_vb
+            .saturating_mul(crosslock_core::fees::CLAIM_VSIZE);
+        if self.max_fee_sat < top_fee {
+            return Err(ConfigError::Invalid {
+                field: "ladder.max_fee_sat",
+                why: format!("must allow a claim at the top rate ({top_fee} sat)"),
+            });
+        }
+        Ok(crosslock_btc::claim::LadderPolicy {
+            min_rate,
+            min_top_rate,
+            max_fee: crosslock_core::amount::Sats(self.max_fee_sat),
+            max_rungs: crate::ladder::MAX_RUNGS,
+        })
+    }
+}
+
+/// How the dispatcher retries the rows it carries out itself (the maker's claim broadcast).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DispatchConfig {
+    /// How often the dispatcher looks for due rows, milliseconds.
+    pub interval_ms: u64,
+    /// Refusals by the node of one rung before the row moves up the maker's ladder; past the
+    /// top rung the swap is handed to an operator (ListStuck) and no longer broadcast.
+    pub max_rejections: u32,
+    /// Wait after the first refusal, milliseconds; doubled after each further one.
+    pub backoff_ms: u64,
+    /// Longest wait between two tries of a row, milliseconds.
+    pub backoff_max_ms: u64,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> DispatchConfig {
+        DispatchConfig {
+            interval_ms: 1_000,
+            max_rejections: 5,
+            backoff_ms: 10_000,
+            backoff_max_ms: 600_000,
+        }
+    }
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -219,6 +308,10 @@ pub struct Config {
     pub escrow_contract: String,
     /// Chain endpoints.
     pub chains: Chains,
+    /// The maker's claim ladder policy.
+    pub ladder: LadderConfig,
+    /// The dispatcher's retries.
+    pub dispatch: DispatchConfig,
     /// Seconds a watcher lease lasts without renewal.
     pub lease_ttl_secs: u64,
     /// How often the deadline sweep runs, seconds.
@@ -247,6 +340,8 @@ impl Default for Config {
             quote: QuoteConfig::default(),
             escrow_contract: String::new(),
             chains: Chains::default(),
+            ladder: LadderConfig::default(),
+            dispatch: DispatchConfig::default(),
             lease_ttl_secs: 15,
             sweep_interval_secs: 5,
             log_json: false,
@@ -350,6 +445,20 @@ impl Config {
                 "timeout must be positive and messages at least 1 KiB",
             );
         }
+        self.ladder.policy()?;
+        let d = &self.dispatch;
+        if d.interval_ms == 0 || d.max_rejections == 0 {
+            return bad(
+                "dispatch",
+                "interval_ms and max_rejections must be positive",
+            );
+        }
+        if d.backoff_ms == 0 || d.backoff_max_ms < d.backoff_ms {
+            return bad(
+                "dispatch.backoff_max_ms",
+                "backoff_ms must be positive and backoff_max_ms at least backoff_ms",
+            );
+        }
         Ok(())
     }
 }
@@ -382,5 +491,27 @@ mod tests {
         assert_eq!(c.limits.request_timeout_secs, 3);
         assert_eq!(c.limits.max_message_bytes, 1 << 20);
         assert!(toml::from_str::<Config>("netwrk = \"x\"").is_err());
+    }
+
+    #[test]
+    fn ladder_and_dispatch_defaults_are_valid_and_bad_values_are_refused() {
+        let c = Config::default();
+        c.validate().expect("defaults are valid");
+        let p = c.ladder.policy().expect("default policy");
+        assert_eq!(p, crate::ladder::default_policy());
+        let bad = |f: fn(&mut Config)| {
+            let mut c = Config::default();
+            f(&mut c);
+            c.validate().is_err()
+        };
+        assert!(bad(|c| c.ladder.min_rate_sat_vb = 0));
+        assert!(bad(|c| c.ladder.min_top_rate_sat_vb = 0));
+        assert!(bad(|c| c.ladder.max_fee_sat = 100));
+        assert!(bad(|c| c.dispatch.max_rejections = 0));
+        assert!(bad(|c| c.dispatch.interval_ms = 0));
+        assert!(bad(|c| c.dispatch.backoff_max_ms = 1));
+        let mut c = Config::default();
+        c.ladder.min_rate_sat_vb = 20;
+        assert!(c.validate().is_err(), "top below the floor");
     }
 }

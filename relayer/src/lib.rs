@@ -13,6 +13,7 @@ pub mod chains;
 pub mod config;
 pub mod dispatch;
 pub mod engine;
+pub mod ladder;
 pub mod metrics;
 pub mod quote;
 pub mod server;

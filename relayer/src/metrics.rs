@@ -25,6 +25,10 @@ pub const WATCHER_ERRORS: &str = "crosslock_watcher_errors_total";
 pub const API_DURATION: &str = "crosslock_api_request_duration_seconds";
 /// Swaps in `NeedsOperator`.
 pub const NEEDS_OPERATOR: &str = "crosslock_swaps_needs_operator";
+/// Refusals by the node of the maker's pre-signed claim (each one counted on its outbox row).
+pub const CLAIM_REFUSALS: &str = "crosslock_maker_claim_refusals_total";
+/// The maker's claims the dispatcher gave up on (every rung refused), awaiting an operator.
+pub const CLAIMS_PARKED: &str = "crosslock_maker_claims_parked";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -62,6 +66,17 @@ pub fn api_latency(method: &'static str, d: Duration) {
 /// Count a watcher error.
 pub fn watcher_error(chain: &'static str) {
     counter!(WATCHER_ERRORS, "chain" => chain).increment(1);
+}
+
+/// Count a refusal of the maker's claim by the node.
+pub fn claim_refused() {
+    counter!(CLAIM_REFUSALS).increment(1);
+}
+
+/// Set how many maker claims are parked for an operator.
+pub fn claims_parked(n: i64) {
+    #[allow(clippy::cast_precision_loss)]
+    gauge!(CLAIMS_PARKED).set(n as f64);
 }
 
 /// Set the head lag of a chain.

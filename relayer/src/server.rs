@@ -193,6 +193,7 @@ pub async fn run_with_sources(
         quote: Arc::new(config.quote.clone()),
         escrow,
         rate_limit: config.limits.rate_limit_per_minute,
+        ladder: config.ladder.policy()?,
         shutdown: stop_rx.clone(),
     };
     info!(
@@ -232,7 +233,8 @@ pub async fn run_with_sources(
         tasks.spawn(crate::dispatch::run_dispatcher(
             engine.clone(),
             btc,
-            Duration::from_secs(1),
+            Duration::from_millis(config.dispatch.interval_ms.max(1)),
+            crate::dispatch::RetryPolicy::from_config(&config.dispatch),
             lease_ttl,
             stop_rx.clone(),
         ));

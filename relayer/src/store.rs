@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crosslock_core::chain::LockId;
 use crosslock_core::order::Order;
 use crosslock_core::secret::{Secret, SwapId};
-use crosslock_core::swap::{Action, Event, Swap, TransitionError, apply, fold};
+use crosslock_core::swap::{Action, Event, OperatorCommand, Swap, TransitionError, apply, fold};
 use crosslock_core::time::{BtcHeight, Clock, UnixTime};
 use crosslock_proto::public::v1 as pb;
 use prost::Message;
@@ -82,6 +82,13 @@ pub fn migrator() -> Migrator {
                 "adapter cursor".into(),
                 MigrationType::Simple,
                 include_str!("../migrations/0002_adapter_cursor.sql").into(),
+                false,
+            ),
+            Migration::new(
+                3,
+                "outbox retries".into(),
+                MigrationType::Simple,
+                include_str!("../migrations/0003_outbox_retries.sql").into(),
                 false,
             ),
         ]),
@@ -216,6 +223,46 @@ pub struct TimelineRow {
     pub recorded_at: i64,
 }
 
+/// One of the relayer's own outbox rows, due to be tried.
+#[derive(Debug, Clone)]
+pub struct DueRow {
+    /// Outbox row id.
+    pub id: i64,
+    /// The swap.
+    pub swap: SwapId,
+    /// The action.
+    pub action: StoredAction,
+    /// The rung of the maker's ladder this row is on (capped at the top by the dispatcher).
+    pub rung: u32,
+    /// Refusals by the node on this rung so far.
+    pub attempts: u32,
+}
+
+/// What follows a refusal of one of the relayer's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryStep {
+    /// Try the same rung again, not before `after`.
+    Backoff {
+        /// Refusals on this rung, this one included.
+        attempts: u32,
+        /// The wait.
+        after: Duration,
+    },
+    /// Move up to `rung` and try it at once, counting afresh.
+    NextRung {
+        /// The next rung.
+        rung: u32,
+    },
+    /// Give up: no more tries until an operator's Retry; ListStuck lists the swap.
+    Park {
+        /// Refusals on the top rung, this one included.
+        attempts: u32,
+    },
+}
+
+/// Longest node answer kept with a refused row.
+const MAX_ERROR_CHARS: usize = 500;
+
 /// What an outbox row holds (the secret is never copied here; it lives in `secrets`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredAction {
@@ -312,6 +359,46 @@ pub struct Store {
 
 fn clock_newer(record: &Clock, now: &Clock) -> bool {
     now.btc_tip != record.btc_tip || now.eth_time > record.eth_time || now.wall > record.wall
+}
+
+/// What one input does to a swap, before anything is written.
+#[derive(Debug, Clone)]
+struct Plan {
+    swap: Swap,
+    events: Vec<(StoredEvent, String)>,
+    actions: Vec<Action>,
+}
+
+/// The core's transition for `input`: a tick to its clock first if that is newer, then its
+/// event. Pure; [`Store::apply`] writes what it returns.
+fn plan(record: &Swap, input: &Input) -> Result<Plan, TransitionError> {
+    let mut swap = record.clone();
+    let mut events: Vec<(StoredEvent, String)> = Vec::new();
+    let mut actions: Vec<Action> = Vec::new();
+    if let Some(c) = input.clock
+        && clock_newer(&swap.clock, &c)
+    {
+        let tick = Event::Tick { clock: c };
+        let t = apply(&swap, &tick)?;
+        swap = t.swap;
+        actions.extend(t.actions);
+        events.push((event_out(&tick, ""), "clock".to_owned()));
+    }
+    let t = apply(&swap, &input.event)?;
+    swap = t.swap;
+    actions.extend(t.actions);
+    events.push((event_out(&input.event, &input.reason), input.actor.clone()));
+    Ok(Plan {
+        swap,
+        events,
+        actions,
+    })
+}
+
+/// Whether the core would accept `input` on `record` (as [`Store::apply`] would apply it), without
+/// writing anything: for callers that must check more than the core does before committing.
+pub fn check_input(record: &Swap, input: &Input) -> Result<(), TransitionError> {
+    plan(record, input).map(|_| ())
 }
 
 impl Store {
@@ -509,23 +596,12 @@ impl Store {
         {
             return Err(StoreError::Conflict { expected: v });
         }
-        let before = loaded.swap.clone();
-        let mut swap = loaded.swap;
-        let mut events: Vec<(StoredEvent, String)> = Vec::new();
-        let mut actions: Vec<Action> = Vec::new();
-        if let Some(c) = input.clock
-            && clock_newer(&swap.clock, &c)
-        {
-            let tick = Event::Tick { clock: c };
-            let t = apply(&swap, &tick)?;
-            swap = t.swap;
-            actions.extend(t.actions);
-            events.push((event_out(&tick, ""), "clock".to_owned()));
-        }
-        let t = apply(&swap, &input.event)?;
-        swap = t.swap;
-        actions.extend(t.actions);
-        events.push((event_out(&input.event, &input.reason), input.actor.clone()));
+        let before = loaded.swap;
+        let Plan {
+            swap,
+            events,
+            actions,
+        } = plan(&before, input)?;
 
         let now = i64_of(now_unix());
         let mut seq = loaded.version;
@@ -577,6 +653,17 @@ impl Store {
         }
         for (side, lock) in new_locks(&before, &swap) {
             index_lock(&mut tx, id, side, &lock).await?;
+        }
+        if matches!(input.event, Event::Operator(OperatorCommand::Retry)) {
+            // An operator's Retry gives the relayer's own rows a fresh count of tries, parked
+            // ones included (the rung reached is kept: the rungs below were refused).
+            sqlx::query(
+                "UPDATE outbox SET attempts = 0, next_attempt_at = NULL, parked_at = NULL
+                 WHERE swap_id = $1 AND target = 'relayer' AND delivered_at IS NULL",
+            )
+            .bind(id.0.to_vec())
+            .execute(&mut *tx)
+            .await?;
         }
         let mut out = Vec::with_capacity(actions.len());
         for a in actions {
@@ -655,7 +742,9 @@ impl Store {
         rows.iter().map(|r| swap_id_of(r, "id")).collect()
     }
 
-    /// Swaps needing an operator, or non-terminal with a deadline within `horizon` seconds.
+    /// Swaps needing an operator, swaps whose maker's claim the dispatcher gave up on (parked
+    /// outbox rows), and non-terminal swaps with a deadline within `horizon` seconds; each swap
+    /// once, its reasons joined, in that order of urgency.
     pub async fn stuck(
         &self,
         now: u64,
@@ -663,20 +752,29 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<(pb::Swap, String, i64)>, StoreError> {
         let rows = sqlx::query(
-            "(SELECT view, state_reason, next_deadline, updated_at FROM swaps
+            "(SELECT view, state_reason, next_deadline, 0 AS part, updated_at AS ord FROM swaps
                 WHERE state = 'NeedsOperator' ORDER BY updated_at LIMIT $3)
              UNION ALL
-             (SELECT view, state_reason, next_deadline, updated_at FROM swaps
+             (SELECT s.view,
+                     format('the node refused the maker''s claim %s times on rung %s, the \
+                             highest tried; an operator''s Retry tries again. Last answer: %s',
+                            o.attempts, o.rung, COALESCE(o.last_error, '')),
+                     s.next_deadline, 1 AS part, o.parked_at AS ord
+                FROM outbox o JOIN swaps s ON s.id = o.swap_id
+                WHERE o.delivered_at IS NULL AND o.parked_at IS NOT NULL
+                ORDER BY o.parked_at LIMIT $3)
+             UNION ALL
+             (SELECT view, state_reason, next_deadline, 2 AS part, next_deadline AS ord FROM swaps
                 WHERE NOT terminal AND state <> 'NeedsOperator' AND next_deadline <= $1 + $2
                 ORDER BY next_deadline LIMIT $3)
-             LIMIT $3",
+             ORDER BY part, ord",
         )
         .bind(i64_of(now))
         .bind(i64_of(horizon))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
+        let mut out: Vec<(pb::Swap, String, i64)> = Vec::with_capacity(rows.len());
         for r in rows {
             let v = decode_view(&r)?;
             let reason: String = r.try_get("state_reason")?;
@@ -686,9 +784,16 @@ impl Store {
             } else {
                 reason
             };
+            if let Some(seen) = out.iter_mut().find(|(s, _, _)| s.swap_id == v.swap_id) {
+                if !seen.1.contains(&reason) {
+                    seen.1 = format!("{}; {reason}", seen.1);
+                }
+                continue;
+            }
             let left = deadline.map_or(0, |d| d - i64_of(now));
             out.push((v, reason, left));
         }
+        out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(out)
     }
 
@@ -780,36 +885,118 @@ impl Store {
         Ok(out)
     }
 
-    /// The oldest undelivered outbox rows for `target` across swaps (partial index
-    /// `outbox_pending`): (row id, swap, action, index of this row among the swap's rows of
-    /// the same kind).
-    pub async fn pending_for(
-        &self,
-        target: &str,
-        limit: i64,
-    ) -> Result<Vec<(i64, SwapId, StoredAction, i64)>, StoreError> {
+    /// The oldest rows for `target` that may be tried now, across swaps (partial index
+    /// `outbox_due`): undelivered, not parked, and past their backoff (database clock).
+    pub async fn due_for(&self, target: &str, limit: i64) -> Result<Vec<DueRow>, StoreError> {
+        // A row's rung: its own once it has one; else its position among the swap's rows of
+        // the same kind (the core issues one per escalation step), and never below a rung an
+        // earlier row of the swap already reached.
         let rows = sqlx::query(
-            "SELECT o.id, o.swap_id, o.payload::text AS payload,
-                    (SELECT count(*) FROM outbox p
-                      WHERE p.swap_id = o.swap_id AND p.kind = o.kind AND p.id < o.id) AS rung
-             FROM outbox o WHERE o.target = $1 AND o.delivered_at IS NULL ORDER BY o.id LIMIT $2",
+            "SELECT o.id, o.swap_id, o.payload::text AS payload, o.attempts,
+                    COALESCE(o.rung, GREATEST(
+                        (SELECT count(*) FROM outbox p
+                          WHERE p.swap_id = o.swap_id AND p.kind = o.kind AND p.id < o.id),
+                        (SELECT max(p.rung) FROM outbox p
+                          WHERE p.swap_id = o.swap_id AND p.kind = o.kind AND p.id < o.id)
+                    ))::bigint AS rung
+             FROM outbox o
+             WHERE o.target = $1 AND o.delivered_at IS NULL AND o.parked_at IS NULL
+               AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
+             ORDER BY o.id LIMIT $2",
         )
         .bind(target)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let p: String = r.try_get("payload")?;
-            let a: StoredAction = serde_json::from_str(&p).map_err(StoredError::Json)?;
-            out.push((
-                r.try_get("id")?,
-                swap_id_of(&r, "swap_id")?,
-                a,
-                r.try_get("rung")?,
-            ));
-        }
-        Ok(out)
+        rows.iter().map(due_row).collect()
+    }
+
+    /// The parked rows for `target` (partial index `outbox_parked`), oldest first.
+    pub async fn parked_for(&self, target: &str, limit: i64) -> Result<Vec<DueRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, swap_id, payload::text AS payload, attempts, COALESCE(rung, 0)::bigint AS rung
+             FROM outbox WHERE delivered_at IS NULL AND parked_at IS NOT NULL AND target = $1
+             ORDER BY parked_at, id LIMIT $2",
+        )
+        .bind(target)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(due_row).collect()
+    }
+
+    /// Mark one of the relayer's rows done: how it ended, and the rung it ended on (later rows
+    /// of the swap start no lower).
+    pub async fn mark_done(
+        &self,
+        id: i64,
+        rung: Option<u32>,
+        outcome: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET delivered_at = $2, rung = COALESCE($3, rung), outcome = $4,
+                next_attempt_at = NULL
+             WHERE id = $1 AND delivered_at IS NULL",
+        )
+        .bind(id)
+        .bind(i64_of(now_unix()))
+        .bind(rung.and_then(|r| i32::try_from(r).ok()))
+        .bind(outcome)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Record that the node refused a row on `rung`, and what follows (see [`RetryStep`]). Only
+    /// an undelivered row whose count is still `attempts_before` changes, so a pass that lost
+    /// the dispatcher lease meanwhile cannot count one refusal twice. `false`: nothing changed.
+    pub async fn record_refusal(
+        &self,
+        id: i64,
+        attempts_before: u32,
+        rung: u32,
+        step: &RetryStep,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
+        let (attempts, rung, wait_ms, park) = match *step {
+            RetryStep::Backoff { attempts, after } => (
+                attempts,
+                rung,
+                Some(i64::try_from(after.as_millis()).unwrap_or(i64::MAX)),
+                false,
+            ),
+            RetryStep::NextRung { rung } => (0, rung, None, false),
+            RetryStep::Park { attempts } => (attempts, rung, None, true),
+        };
+        let r = sqlx::query(
+            "UPDATE outbox SET attempts = $3, rung = $4, last_error = $5,
+                next_attempt_at = CASE WHEN $6::bigint IS NULL THEN NULL
+                    ELSE now() + make_interval(secs => $6::double precision / 1000) END,
+                parked_at = CASE WHEN $7 THEN $8 ELSE NULL END
+             WHERE id = $1 AND attempts = $2 AND delivered_at IS NULL AND parked_at IS NULL",
+        )
+        .bind(id)
+        .bind(i32::try_from(attempts_before).unwrap_or(i32::MAX))
+        .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
+        .bind(i32::try_from(rung).unwrap_or(i32::MAX))
+        .bind(error)
+        .bind(wait_ms)
+        .bind(park)
+        .bind(i64_of(now_unix()))
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// How many of the relayer's rows are parked for an operator (partial index
+    /// `outbox_parked`).
+    pub async fn parked_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND parked_at IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Mark outbox rows delivered.
@@ -1093,6 +1280,20 @@ impl Store {
 fn decode_view(r: &PgRow) -> Result<pb::Swap, StoreError> {
     let b: Vec<u8> = r.try_get("view")?;
     pb::Swap::decode(b.as_slice()).map_err(|_| StoreError::Stored(StoredError::Field("swaps.view")))
+}
+
+fn due_row(r: &PgRow) -> Result<DueRow, StoreError> {
+    let p: String = r.try_get("payload")?;
+    let action: StoredAction = serde_json::from_str(&p).map_err(StoredError::Json)?;
+    let attempts: i32 = r.try_get("attempts")?;
+    let rung: i64 = r.try_get("rung")?;
+    Ok(DueRow {
+        id: r.try_get("id")?,
+        swap: swap_id_of(r, "swap_id")?,
+        action,
+        rung: u32::try_from(rung).unwrap_or(0),
+        attempts: u32::try_from(attempts).unwrap_or(0),
+    })
 }
 
 fn swap_id_of(r: &PgRow, col: &str) -> Result<SwapId, StoreError> {

@@ -187,6 +187,10 @@ async fn hot_path_queries_are_served_by_indexes() {
         "SELECT id FROM swaps WHERE idempotency_key = 'k'",
         "SELECT id, payload::text FROM outbox WHERE swap_id = '\\x00' AND target = 'resolver' AND delivered_at IS NULL ORDER BY id",
         "SELECT payload::text FROM swap_events WHERE swap_id = '\\x00' AND seq <= 5 ORDER BY seq",
+        // The dispatcher's pass: due rows, then parked ones (and their gauge).
+        "SELECT id FROM outbox WHERE target = 'relayer' AND delivered_at IS NULL AND parked_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= now()) ORDER BY id LIMIT 100",
+        "SELECT id FROM outbox WHERE delivered_at IS NULL AND parked_at IS NOT NULL AND target = 'relayer' ORDER BY parked_at, id LIMIT 100",
+        "SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND parked_at IS NOT NULL",
     ];
     let mut tx = store.pool().begin().await.unwrap();
     // With sequential scans priced out, a plan still containing one has no index to use.

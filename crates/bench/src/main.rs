@@ -10,9 +10,11 @@
 
 mod btc_size;
 mod gas;
+mod jsonrpc;
 mod out;
 mod pipeline;
 mod watch;
+mod watch_eth;
 
 use std::path::PathBuf;
 
@@ -46,6 +48,9 @@ enum Cmd {
     /// One run of `watch` (started by `watch` itself in a fresh process).
     #[command(hide = true)]
     WatchOne(watch::OneArgs),
+    /// One Ethereum run of `watch` (started by `watch` itself in a fresh process).
+    #[command(hide = true)]
+    WatchEthOne(watch_eth::OneArgs),
     /// Record the end-to-end benchmark as not runnable yet, with the reason.
     E2e {
         /// What is missing.
@@ -72,6 +77,7 @@ fn main() -> Result<()> {
         }
         Cmd::Watch(a) => watch::run(&out, &a),
         Cmd::WatchOne(a) => watch::run_one(&a),
+        Cmd::WatchEthOne(a) => watch_eth::run_one(&a),
         Cmd::E2e { missing, swaps } => {
             println!("e2e: not yet: {missing}");
             out.write(

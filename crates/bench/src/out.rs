@@ -92,6 +92,33 @@ pub(crate) fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system, seconds) used so far by process `pid` (or `self`), from
+/// `/proc/<pid>/stat`; 0 if unreadable.
+pub(crate) fn cpu_s(pid: &str) -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    let ticks = *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    });
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name, which is in parentheses: state is field 3, utime 14,
+    // stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |r| r.1);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    f.iter().sum::<f64>() / ticks
+}
+
 /// The `q`-quantile (0..=1) of sorted `v`, nearest rank.
 pub(crate) fn quantile(v: &[f64], q: f64) -> f64 {
     if v.is_empty() {
@@ -104,4 +131,18 @@ pub(crate) fn quantile(v: &[f64], q: f64) -> f64 {
     )]
     let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
     v[i]
+}
+
+/// Mean, median and maximum of a series (per-block times in ms), and the series, as JSON.
+pub(crate) fn summary(v: &[f64]) -> Value {
+    let mut sorted = v.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    #[allow(clippy::cast_precision_loss)]
+    let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+    json!({
+        "mean": mean,
+        "median": quantile(&sorted, 0.5),
+        "max": sorted.last().copied().unwrap_or(0.0),
+        "all": v,
+    })
 }

@@ -1,5 +1,6 @@
-//! `watch`: the Bitcoin watcher's cost per new block (time and Electrum calls) and resident
-//! memory with 100, 10,000 and 100,000 HTLCs watched. Each count runs in a fresh child process
+//! `watch`: the Bitcoin watcher's cost per new block (time and Electrum round trips) and
+//! resident memory with 100, 10,000 and 100,000 HTLCs watched, and with `--anvil` the Ethereum
+//! watcher's cost per block with as many swaps in flight (see `watch_eth`). Each count runs in a fresh child process
 //! (this binary, `watch-one`), so freed memory of a larger run never hides in a smaller one,
 //! against a `btc-regtest` child process, so the node's memory is not ours. The node is the
 //! debug build the tests use: a release build of Bitcoin Core's kernel takes longer than every
@@ -10,13 +11,20 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use bitcoin::absolute::LockTime;
+use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
-use bitcoin::{Address, Network, ScriptBuf};
+use bitcoin::transaction::Version;
+use bitcoin::{
+    Address, Amount, Network, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness,
+};
 use crosslock_btc::electrum::{ElectrumConfig, ElectrumWatcher};
+use crosslock_btc::watcher::ChainEvent;
 use crosslock_btc::{BtcHeight, Hashlock, HtlcParams, Secret};
 use serde_json::{Value, json};
 
-use crate::out::{Out, rss_kib};
+use crate::jsonrpc::call as rpc;
+use crate::out::{Out, cpu_s, rss_kib, summary};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -26,9 +34,12 @@ pub(crate) struct Args {
     /// HTLCs in flight, one run each.
     #[arg(long, value_delimiter = ',', default_value = "100,10000,100000")]
     swaps: Vec<usize>,
-    /// Blocks mined and measured per run.
-    #[arg(long, default_value_t = 5)]
+    /// Blocks mined and measured per run (and as many again that each touch one swap).
+    #[arg(long, default_value_t = 10)]
     blocks: u32,
+    /// The anvil binary; with it the Ethereum watcher is measured too.
+    #[arg(long)]
+    anvil: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -41,84 +52,209 @@ pub(crate) struct OneArgs {
     blocks: u32,
 }
 
-pub(crate) fn run(out: &Out, a: &Args) -> Result<()> {
-    let exe = std::env::current_exe()?;
-    let mut runs = Vec::new();
-    for n in &a.swaps {
-        eprintln!("watch: {n} HTLCs in flight ...");
-        let o = Command::new(&exe)
-            .arg("--out")
-            .arg(std::env::temp_dir())
-            .args([
-                "watch-one",
-                "--swaps",
-                &n.to_string(),
-                "--blocks",
-                &a.blocks.to_string(),
-            ])
-            .arg("--btc-regtest")
-            .arg(&a.btc_regtest)
-            .output()?;
-        if !o.status.success() {
-            bail!(
-                "watch-one {n} failed: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-        }
-        let line = String::from_utf8_lossy(&o.stdout);
-        let v: Value = serde_json::from_str(line.lines().last().unwrap_or_default())
-            .with_context(|| format!("watch-one printed {line:?}"))?;
-        runs.push(v);
+/// Runs this binary's hidden subcommand `sub` for one count in a fresh process; returns the
+/// JSON line it printed.
+fn one(sub: &str, n: usize, blocks: u32, bin_flag: &str, bin: &std::path::Path) -> Result<Value> {
+    let o = Command::new(std::env::current_exe()?)
+        .arg("--out")
+        .arg(std::env::temp_dir())
+        .args([
+            sub,
+            "--swaps",
+            &n.to_string(),
+            "--blocks",
+            &blocks.to_string(),
+        ])
+        .arg(bin_flag)
+        .arg(bin)
+        .output()?;
+    if !o.status.success() {
+        bail!("{sub} {n} failed: {}", String::from_utf8_lossy(&o.stderr));
     }
+    let line = String::from_utf8_lossy(&o.stdout);
+    serde_json::from_str(line.lines().last().unwrap_or_default())
+        .with_context(|| format!("{sub} printed {line:?}"))
+}
+
+/// `r[path...]` as a number (0 if missing).
+fn num(r: &Value, path: &[&str]) -> f64 {
+    path.iter().fold(r, |v, k| &v[*k]).as_f64().unwrap_or(0.0)
+}
+
+/// The last run's figure over the first run's.
+fn ratio(runs: &[Value], path: &[&str]) -> f64 {
+    match (runs.first(), runs.last()) {
+        (Some(a), Some(b)) if num(a, path) > 0.0 => num(b, path) / num(a, path),
+        _ => 0.0,
+    }
+}
+
+fn print_btc(runs: &[Value]) {
+    println!("Bitcoin: crates/btc ElectrumWatcher on btc-regtest (ms are medians)");
     println!(
-        "{:>9} {:>12} {:>14} {:>14} {:>14} {:>12} {:>12}",
+        "{:>9} {:>11} {:>10} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>7}",
         "in flight",
         "subscribe s",
-        "RPC calls/blk",
-        "ms/block",
-        "ms/block max",
+        "watch()/s",
+        "watch_many",
+        "empty ms",
+        "max ms",
+        "RTT/blk",
+        "touched ms",
+        "RTT/blk",
         "RSS +KiB",
         "B/swap"
     );
-    for r in &runs {
+    for r in runs {
         println!(
-            "{:>9} {:>12.2} {:>14.1} {:>14.2} {:>14.2} {:>12} {:>12.0}",
-            r["swaps"],
-            r["subscribe_s"].as_f64().unwrap_or(0.0),
-            r["calls_per_block"].as_f64().unwrap_or(0.0),
-            r["ms_per_block"].as_f64().unwrap_or(0.0),
-            r["ms_per_block_max"].as_f64().unwrap_or(0.0),
-            r["rss_delta_kib"],
-            r["rss_bytes_per_swap"].as_f64().unwrap_or(0.0),
+            "{:>9.0} {:>11.2} {:>10.0} {:>10.0} {:>9.2} {:>9.2} {:>9.1} {:>10.2} {:>10.1} {:>9.0} {:>7.0}",
+            num(r, &["swaps"]),
+            num(r, &["subscribe_s"]),
+            num(r, &["watch_one_by_one", "per_s"]),
+            num(r, &["watch_many", "per_s"]),
+            num(r, &["empty", "ms", "median"]),
+            num(r, &["empty", "ms", "max"]),
+            num(r, &["empty", "round_trips"]),
+            num(r, &["touched", "ms", "median"]),
+            num(r, &["touched", "round_trips"]),
+            num(r, &["rss_delta_kib"]),
+            num(r, &["rss_bytes_per_swap"]),
         );
     }
-    let ms = |r: &Value| r["ms_per_block"].as_f64().unwrap_or(0.0);
-    let ratio = match (runs.first(), runs.last()) {
-        (Some(a), Some(b)) if ms(a) > 0.0 => ms(b) / ms(a),
-        _ => 0.0,
-    };
-    println!("BTC watcher time per block, largest / smallest run: {ratio:.2}x (goal <= 2x)");
+}
+
+fn print_eth(runs: &[Value]) {
+    println!("Ethereum: crates/eth Watcher on anvil, poll + commit (ms are medians)");
     println!(
-        "ETH watcher: filters eth_getLogs by the escrow address and keeps no per-swap state, so \
-         its cost per block does not depend on swaps in flight; not measured against anvil here"
+        "{:>9} {:>8} {:>11} {:>9} {:>9} {:>10} {:>9} {:>8}",
+        "in flight",
+        "lock s",
+        "catch-up s",
+        "empty ms",
+        "max ms",
+        "touched ms",
+        "node ms",
+        "unfinal"
     );
-    out.write(
-        "watch",
-        json!({
-            "bitcoin": runs,
-            "btc_ms_per_block_ratio_largest_to_smallest": ratio,
-            "ethereum": {"status": "not_measured", "why": "crates/eth's Watcher keeps no per-swap state (one eth_getLogs filtered by the escrow address per poll); no anvil run in this bench yet"},
-        }),
-    )
+    for r in runs {
+        println!(
+            "{:>9.0} {:>8.1} {:>11.2} {:>9.2} {:>9.2} {:>10.2} {:>9.2} {:>8.0}",
+            num(r, &["swaps"]),
+            num(r, &["lock_s"]),
+            num(r, &["catch_up_s"]),
+            num(r, &["empty", "ms", "median"]),
+            num(r, &["empty", "ms", "max"]),
+            num(r, &["touched", "ms", "median"]),
+            num(r, &["node_calls", "ms", "median"]),
+            num(r, &["unfinal_after_catch_up"]),
+        );
+    }
+}
+
+pub(crate) fn run(out: &Out, a: &Args) -> Result<()> {
+    let mut runs = Vec::new();
+    let mut eth_runs = Vec::new();
+    for n in &a.swaps {
+        eprintln!("watch: {n} HTLCs in flight (Bitcoin) ...");
+        runs.push(one(
+            "watch-one",
+            *n,
+            a.blocks,
+            "--btc-regtest",
+            &a.btc_regtest,
+        )?);
+        if let Some(anvil) = &a.anvil {
+            eprintln!("watch: {n} swaps in flight (Ethereum) ...");
+            eth_runs.push(one("watch-eth-one", *n, a.blocks, "--anvil", anvil)?);
+        }
+    }
+    print_btc(&runs);
+    let btc = json!({
+        "runs": runs,
+        "empty_median_ratio_largest_to_smallest": ratio(&runs, &["empty", "ms", "median"]),
+        "touched_median_ratio_largest_to_smallest": ratio(&runs, &["touched", "ms", "median"]),
+    });
+    println!(
+        "BTC watcher time per block, largest / smallest run (medians): {:.2}x empty blocks, \
+         {:.2}x blocks touching one HTLC (goal <= 2x)",
+        num(&btc, &["empty_median_ratio_largest_to_smallest"]),
+        num(&btc, &["touched_median_ratio_largest_to_smallest"]),
+    );
+    let mut eth = json!({"status": "not_measured", "why": "no --anvil given"});
+    if !eth_runs.is_empty() {
+        print_eth(&eth_runs);
+        eth = json!({
+            "runs": eth_runs,
+            "empty_median_ratio_largest_to_smallest": ratio(&eth_runs, &["empty", "ms", "median"]),
+            "touched_median_ratio_largest_to_smallest": ratio(&eth_runs, &["touched", "ms", "median"]),
+            "node_calls_median_ratio_largest_to_smallest": ratio(&eth_runs, &["node_calls", "ms", "median"]),
+        });
+        println!(
+            "ETH watcher time per block, largest / smallest run (medians): {:.2}x empty blocks, \
+             {:.2}x blocks with one lock (goal <= 2x); anvil alone {:.2}x",
+            num(&eth, &["empty_median_ratio_largest_to_smallest"]),
+            num(&eth, &["touched_median_ratio_largest_to_smallest"]),
+            num(&eth, &["node_calls_median_ratio_largest_to_smallest"]),
+        );
+    }
+    out.write("watch", json!({"bitcoin": btc, "ethereum": eth}))
+}
+
+/// HTLCs subscribed one `watch` call at a time before the rest go through `watch_many`: the
+/// relayer's path today, timed on a sample so the largest runs stay short.
+const ONE_BY_ONE_SAMPLE: usize = 1_000;
+
+fn op_true() -> ScriptBuf {
+    ScriptBuf::from(vec![0x51])
+}
+
+/// The HTLC of swap `i`: its own hashlock, the same keys and timeout for all.
+fn htlc(i: usize, claim: PublicKey, refund: PublicKey) -> Result<HtlcParams> {
+    let mut b = [0_u8; 32];
+    b[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    Ok(HtlcParams::new(
+        Hashlock::from_secret(&Secret::new(b)),
+        claim,
+        refund,
+        BtcHeight(500_000),
+    )?)
+}
+
+/// Polls until `done` holds for an event, up to 50 polls 20 ms apart; returns the time spent in
+/// the polls (not the sleeps between them) in ms and the round trips they made.
+fn poll_until(
+    w: &mut ElectrumWatcher<u32>,
+    mut done: impl FnMut(&ElectrumWatcher<u32>, &[ChainEvent<u32>]) -> bool,
+) -> Result<(f64, usize)> {
+    let c0 = w.calls_made();
+    let mut spent = Duration::ZERO;
+    for _ in 0..50 {
+        let t = Instant::now();
+        let ev = w.poll()?;
+        spent += t.elapsed();
+        if done(w, &ev) {
+            return Ok((spent.as_secs_f64() * 1e3, w.calls_made() - c0));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bail!("the event waited for did not come in 50 polls")
 }
 
 /// One count in this process: subscribe, then measure blocks. Prints one JSON line.
 pub(crate) fn run_one(a: &OneArgs) -> Result<()> {
     let mut node = Node::spawn(&a.btc_regtest)?;
-    let miner = Address::p2wsh(&ScriptBuf::from(vec![0x51]), Network::Regtest).to_string();
+    let miner = Address::p2wsh(&op_true(), Network::Regtest).to_string();
     let rpc_addr = node.rpc.clone();
-    let mine = || rpc(&rpc_addr, "generatetoaddress", &json!([1, miner]));
-    mine()?;
+    let mine = |n: u32| rpc(&rpc_addr, "generatetoaddress", &json!([n, miner]));
+    // Coins for the blocks that touch a watched HTLC: anyone-can-spend coinbases, matured.
+    let mut coins = Vec::new();
+    for hash in mine(a.blocks)?.as_array().context("generatetoaddress")? {
+        let raw = rpc(&rpc_addr, "getblock", &json!([hash, 0]))?;
+        let block: bitcoin::Block = deserialize_hex(raw.as_str().context("getblock")?)?;
+        let cb = &block.txdata[0];
+        coins.push((OutPoint::new(cb.compute_txid(), 0), cb.output[0].value));
+    }
+    mine(100)?;
 
     let secp = Secp256k1::new();
     let claim = PublicKey::from_secret_key(&secp, &SecretKey::from_slice(&[1; 32])?);
@@ -126,61 +262,118 @@ pub(crate) fn run_one(a: &OneArgs) -> Result<()> {
     let rss0 = rss_kib();
     let mut w: ElectrumWatcher<u32> =
         ElectrumWatcher::new(ElectrumConfig::new(format!("tcp://{}", node.electrum)));
+    let one = a.swaps.min(ONE_BY_ONE_SAMPLE);
     let t = Instant::now();
-    for i in 0..a.swaps {
-        let mut b = [0_u8; 32];
-        b[..8].copy_from_slice(&(i as u64).to_le_bytes());
-        let params = HtlcParams::new(
-            Hashlock::from_secret(&Secret::new(b)),
-            claim,
-            refund,
-            BtcHeight(500_000),
-        )?;
-        w.watch(u32::try_from(i)?, params)?;
+    for i in 0..one {
+        w.watch(u32::try_from(i)?, htlc(i, claim, refund)?)?;
     }
-    let subscribe_s = t.elapsed().as_secs_f64();
+    let one_s = t.elapsed().as_secs_f64();
+    let rest: Vec<(u32, HtlcParams)> = (one..a.swaps)
+        .map(|i| Ok((u32::try_from(i)?, htlc(i, claim, refund)?)))
+        .collect::<Result<_>>()?;
+    let node_pid = node.child.id().to_string();
+    let cpu0 = (cpu_s("self"), cpu_s(&node_pid));
+    let t = Instant::now();
+    w.watch_many(rest)?;
+    let many_s = t.elapsed().as_secs_f64();
+    let many_cpu = (cpu_s("self") - cpu0.0, cpu_s(&node_pid) - cpu0.1);
+    let subscribe_s = one_s + many_s;
     let rss1 = rss_kib();
     let _ = w.poll()?;
 
+    // Blocks that touch no watched HTLC: the fixed cost of a block.
     let mut times = Vec::new();
     let mut calls = Vec::new();
     for _ in 0..a.blocks {
         let before = w.tip();
-        mine()?;
+        mine(1)?;
         // The server pushes the header at once; give it time to arrive so one poll sees it.
         std::thread::sleep(Duration::from_millis(300));
-        let c0 = w.calls_made();
-        let t = Instant::now();
-        let mut polls = 0;
-        loop {
-            let _ = w.poll()?;
-            polls += 1;
-            if w.tip() != before || polls > 50 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-        calls.push(w.calls_made() - c0);
+        let (ms, c) = poll_until(&mut w, |w, _| w.tip() != before)?;
+        times.push(ms);
+        calls.push(c);
     }
+    // Blocks that confirm the funding of one watched HTLC each, spread over the ones watched:
+    // the same block plus one script's history fetched.
+    let mut touched_times = Vec::new();
+    let mut touched_calls = Vec::new();
+    for (b, (coin, value)) in coins.iter().enumerate() {
+        let i = b * a.swaps / coins.len().max(1);
+        let params = htlc(i, claim, refund)?;
+        let fund = Transaction {
+            version: Version::TWO,
+            lock_time: LockTime::ZERO,
+            input: vec![TxIn {
+                previous_output: *coin,
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+                witness: Witness::from_slice(&[op_true().as_bytes()]),
+            }],
+            output: vec![
+                TxOut {
+                    value: Amount::from_sat(150_000),
+                    script_pubkey: params.script_pubkey(),
+                },
+                TxOut {
+                    value: *value - Amount::from_sat(152_000),
+                    script_pubkey: ScriptBuf::new_p2wsh(&op_true().wscript_hash()),
+                },
+            ],
+        };
+        rpc(
+            &rpc_addr,
+            "sendrawtransaction",
+            &json!([serialize_hex(&fund)]),
+        )?;
+        let op = OutPoint::new(fund.compute_txid(), 0);
+        let funded = move |confs: u32| {
+            move |_: &ElectrumWatcher<u32>, ev: &[ChainEvent<u32>]| {
+                ev.iter().any(|e| {
+                    matches!(e, ChainEvent::Funding { outpoint, confirmations, .. }
+                        if *outpoint == op && *confirmations == confs)
+                })
+            }
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        poll_until(&mut w, funded(0))?;
+        mine(1)?;
+        std::thread::sleep(Duration::from_millis(300));
+        let (ms, c) = poll_until(&mut w, funded(1))?;
+        touched_times.push(ms);
+        touched_calls.push(c);
+    }
+
     #[allow(clippy::cast_precision_loss)]
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    #[allow(clippy::cast_precision_loss)]
-    let calls_f: Vec<f64> = calls.iter().map(|c| *c as f64).collect();
+    let mean_calls = |v: &[usize]| v.iter().sum::<usize>() as f64 / v.len().max(1) as f64;
     let delta = rss1.saturating_sub(rss0);
     #[allow(clippy::cast_precision_loss)]
     let per_swap = delta as f64 * 1024.0 / a.swaps.max(1) as f64;
+    #[allow(clippy::cast_precision_loss)]
+    let rate = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
     println!(
         "{}",
         json!({
             "swaps": a.swaps,
             "watched": w.watched(),
             "subscribe_s": subscribe_s,
-            "subscribe_per_s": a.swaps as f64 / subscribe_s,
+            "watch_one_by_one": {"htlcs": one, "s": one_s, "per_s": rate(one, one_s)},
+            "watch_many": {
+                "htlcs": a.swaps - one,
+                "s": many_s,
+                "per_s": rate(a.swaps - one, many_s),
+                "cpu_s": {"bench": many_cpu.0, "btc_regtest": many_cpu.1},
+            },
             "blocks": a.blocks,
-            "ms_per_block": mean(&times),
-            "ms_per_block_max": times.iter().copied().fold(0.0, f64::max),
-            "calls_per_block": mean(&calls_f),
+            "empty": {
+                "what": "blocks touching no watched HTLC",
+                "ms": summary(&times),
+                "round_trips": mean_calls(&calls),
+            },
+            "touched": {
+                "what": "blocks confirming one watched HTLC's funding each",
+                "ms": summary(&touched_times),
+                "round_trips": mean_calls(&touched_calls),
+            },
             "rss_before_kib": rss0,
             "rss_after_kib": rss1,
             "rss_delta_kib": delta,
@@ -233,24 +426,4 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// One JSON-RPC call over HTTP/1.0 (the node closes the connection after the response).
-fn rpc(addr: &str, method: &str, params: &Value) -> Result<Value> {
-    use std::io::{Read as _, Write as _};
-    let body = json!({"jsonrpc": "1.0", "id": 1, "method": method, "params": params}).to_string();
-    let mut s = std::net::TcpStream::connect(addr)?;
-    write!(
-        s,
-        "POST / HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
-    let (_, json_body) = resp.split_once("\r\n\r\n").context("bad HTTP response")?;
-    let v: Value = serde_json::from_str(json_body)?;
-    if !v["error"].is_null() {
-        bail!("{method}: {}", v["error"]);
-    }
-    Ok(v["result"].clone())
 }

@@ -36,6 +36,8 @@ pub struct Ctx {
     pub escrow: Option<EthAddress>,
     /// Calls per minute per client on the public listener.
     pub rate_limit: u64,
+    /// What a maker's pre-signed claim ladder must meet.
+    pub ladder: crosslock_btc::claim::LadderPolicy,
     /// Becomes `true` at shutdown: open streams end so that graceful shutdown does not wait on
     /// clients that never hang up.
     pub shutdown: tokio::sync::watch::Receiver<bool>,

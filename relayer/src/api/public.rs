@@ -2,7 +2,9 @@
 //!
 //! Owns the maker-facing calls. A reveal goes through the state machine like any event, so the
 //! secret is committed (with its event) before the resolver can learn it; the core refuses it
-//! until both locks are final and enough time is left. This module must never log a secret.
+//! until both locks are final and enough time is left. An ETH -> BTC reveal's pre-signed claim
+//! ladder is checked against the swap's dst HTLC (`ladder`) before anything is written, and the
+//! write names the record version that was checked. This module must never log a secret.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -24,19 +26,23 @@ use tonic::{Request, Response, Status};
 use tracing::debug;
 
 use super::{
-    Ctx, invalid, parse_address, parse_asset, parse_id16, parse_pubkey, parse_swap_id, store_status,
+    Ctx, invalid, parse_address, parse_asset, parse_id16, parse_pubkey, parse_swap_id,
+    store_status, transition_status,
 };
+use crate::ladder::{self, LadderRefusal};
 use crate::quote::{price, windows};
-use crate::store::{Input, NewSwap, StoreError, now_unix};
+use crate::store::{Input, NewSwap, StoreError, check_input, now_unix};
 use crate::view::{asset_pb, direction_pb};
 
 /// How often a watch stream re-reads Postgres, in case a pub/sub message was lost (Redis
 /// flushed or down). One primary-key read per open stream.
 const WATCH_RECHECK: Duration = Duration::from_secs(2);
 /// Most claims in a maker's fee ladder.
-const MAX_SIGNED_CLAIMS: usize = 8;
+const MAX_SIGNED_CLAIMS: usize = ladder::MAX_RUNGS;
 /// Largest raw transaction accepted.
 const MAX_RAW_TX: usize = 100_000;
+/// Reads and checks of a reveal before a concurrent writer's changes make it give up.
+const REVEAL_TRIES: u32 = 3;
 
 /// The public service.
 #[derive(Debug, Clone)]
@@ -492,21 +498,56 @@ impl SwapService for Public {
         let clock = self.ctx.engine.store.clock().await.map_err(store_status)?;
         let mut input = Input::new(
             Event::SecretRevealed {
-                secret,
+                secret: secret.clone(),
                 maker_claim,
             },
             "maker",
         );
         input.clock = Some(clock);
-        let a = self
-            .ctx
-            .engine
-            .apply(id, &input)
-            .await
-            .map_err(store_status)?;
-        Ok(Response::new(pb::RevealSecretResponse {
-            swap: Some(a.view),
-        }))
+        // Check, then write exactly the record that was checked: the write names the version
+        // read, and a concurrent change (a block, a tick) means checking again.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let loaded = self.ctx.engine.store.load(id).await.map_err(store_status)?;
+            // The core's refusals first (locks not final, wrong secret, missing claims), as
+            // the write would give them; then the ladder against the HTLC the record knows.
+            check_input(&loaded.swap, &input).map_err(|e| transition_status(&e))?;
+            if let Event::SecretRevealed {
+                maker_claim: Some(c),
+                ..
+            } = &input.event
+            {
+                ladder::check(
+                    &loaded.swap,
+                    &c.fee_ladder,
+                    &secret,
+                    self.ctx.network,
+                    &self.ctx.ladder,
+                )
+                .map_err(|e| ladder_status(&e))?;
+            }
+            input.expected_version = Some(loaded.version);
+            match self.ctx.engine.apply(id, &input).await {
+                Err(StoreError::Conflict { .. }) if tries < REVEAL_TRIES => {}
+                Err(e) => return Err(store_status(e)),
+                Ok(a) => {
+                    return Ok(Response::new(pb::RevealSecretResponse {
+                        swap: Some(a.view),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// The status for a refused ladder: the caller's bad `signed_claims`, or a swap whose HTLC
+/// the relayer does not know (yet).
+fn ladder_status(e: &LadderRefusal) -> Status {
+    if e.is_caller_fault() {
+        invalid("signed_claims", e)
+    } else {
+        Status::failed_precondition(e.to_string())
     }
 }
 

@@ -464,3 +464,39 @@ pub async fn matched_order(
     assert_eq!(matched.state, i32::from(pb::SwapState::Matched));
     (submit, matched)
 }
+
+/// An ETH -> BTC order of one ETH between `parties`, matched through the sockets, with its src
+/// escrow lock (`eth_lock(lock)`) reported `finalized` through the watcher path at Ethereum
+/// height `eth_height`. Returns the matched swap as AcceptOrder answered it.
+pub async fn eth_to_btc_src_locked(
+    relayer: &Relayer,
+    engine: &Engine,
+    secret: &crosslock_core::secret::Secret,
+    parties: &Parties,
+    lock: u8,
+    eth_height: u64,
+) -> pb::Swap {
+    use crosslock_core::amount::Wei;
+    use crosslock_core::finality::EthDepth;
+    let (_, matched) = matched_order(
+        relayer,
+        pb::Direction::EthToBtc,
+        "1000000000000000000",
+        secret.hashlock().0,
+        parties,
+    )
+    .await;
+    observe(
+        engine,
+        Chain::Ethereum,
+        eth_height,
+        vec![lock_seen(
+            secret.hashlock().0,
+            eth_lock(lock),
+            Amount::Eth(Wei(1_000_000_000_000_000_000)),
+            Depth::Eth(EthDepth::Finalized),
+        )],
+    )
+    .await;
+    matched
+}
