@@ -269,9 +269,10 @@ impl<P: Provider + Clone> Chains<P> {
         let joined = tokio::task::spawn_blocking(move || {
             let mut events = Vec::new();
             let mut error = None;
-            for (id, p) in fresh {
-                // On failure the HTLC stays registered and is subscribed on reconnect.
-                match watcher.watch(id, p) {
+            // One batch of subscriptions; on failure the HTLCs stay registered and are
+            // subscribed on reconnect.
+            if !fresh.is_empty() {
+                match watcher.watch_many(fresh) {
                     Ok(ev) => events.extend(ev),
                     Err(e) => error = Some(e.to_string()),
                 }

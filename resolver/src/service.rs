@@ -203,8 +203,11 @@ pub fn btc_side(config: &Config) -> Result<Option<BtcSide>, ServiceError> {
     let path = dir.join(format!("resolver-{}.wallet", config.wallet_name));
     let mut wallet = ResolverWallet::open(&path, external, internal, btc_network(network))
         .map_err(|e| ServiceError::Config(format!("wallet: {e}")))?;
-    let client = bdk_electrum::electrum_client::Client::new(url)
-        .map_err(|e| ServiceError::Config(format!("electrum: {e}")))?;
+    // Over the watcher's own transport, so `ssl://` servers work for the wallet too.
+    let client = crosslock_btc::electrum::wallet_client(
+        &crosslock_btc::electrum::ElectrumConfig::new(url.clone()),
+    )
+    .map_err(|e| ServiceError::Config(format!("electrum: {e}")))?;
     wallet
         .sync(&bdk_electrum::BdkElectrumClient::new(client))
         .map_err(|e| ServiceError::Config(format!("wallet sync: {e}")))?;
