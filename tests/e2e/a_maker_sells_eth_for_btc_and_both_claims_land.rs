@@ -21,6 +21,8 @@ async fn a_maker_sells_eth_for_btc_and_both_claims_land() {
                     "eth-to-btc",
                     "--amount",
                     "50000000000000000",
+                    "--eth-address",
+                    crate::MAKER_ETH,
                     "--auto-reveal",
                 ],
             )?;

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod a_maker_sells_btc_for_eth_and_both_claims_land;
+mod a_maker_sells_erc20_tokens_for_btc_and_both_claims_land;
 mod a_maker_sells_eth_for_btc_and_both_claims_land;
 mod a_maker_who_never_funds_sees_the_swap_expire;
 mod a_maker_who_never_reveals_gets_the_btc_back_after_the_resolver_refunds_its_eth;

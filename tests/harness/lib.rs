@@ -668,6 +668,30 @@ spread_bps = 40
         Ok(u128::from_str_radix(h.trim_start_matches("0x"), 16)?)
     }
 
+    /// Mints `amount` units of the test ERC-20 to `to` (its `mint` is open to anyone).
+    pub async fn mint_tokens(&self, to: &str, amount: u128) -> Result<()> {
+        let to = to.trim_start_matches("0x").to_lowercase();
+        let data = format!("0x40c10f19{to:0>64}{amount:064x}");
+        let hash = eth_rpc(
+            &self.eth_url,
+            "eth_sendTransaction",
+            json!([{"from": to_checked(&to), "to": self.token, "data": data}]),
+        )
+        .await?;
+        wait_for("the mint to be mined", Duration::from_secs(30), || {
+            let rt = tokio::runtime::Handle::current();
+            let r = tokio::task::block_in_place(|| {
+                rt.block_on(eth_rpc(
+                    &self.eth_url,
+                    "eth_getTransactionReceipt",
+                    json!([hash]),
+                ))
+            })
+            .ok()?;
+            (!r.is_null()).then_some(())
+        })
+    }
+
     /// Mines `n` regtest blocks to an address nobody here owns.
     pub fn mine(&self, n: u32) -> Result<()> {
         let op_true = bitcoin::ScriptBuf::from(vec![0x51]);
@@ -734,6 +758,10 @@ fn start_resolver(d: &Path, db_url: &str) -> Result<Proc> {
         .env("RESOLVER_BTC_HTLC_KEY_FILE", keys.join("btc-htlc-key"))
         .env("RESOLVER_ETH_KEY_FILE", keys.join("eth-key"));
     Proc::spawn("resolver", cmd, d.join("resolver.log"))
+}
+
+fn to_checked(hex40: &str) -> String {
+    format!("0x{hex40}")
 }
 
 /// One JSON-RPC call to anvil.
