@@ -103,6 +103,14 @@ pub(crate) struct Global {
     /// Fee rate (sat/vB) for the BTC funding and refunds; Electrum's estimate when absent.
     #[arg(long, global = true, env = "SWAPCTL_BTC_FEE_RATE", value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub(crate) btc_fee_rate: Option<u64>,
+    /// Fee rates (sat/vB, rising) of the pre-signed claims sent with an eth-to-btc reveal.
+    #[arg(
+        long,
+        global = true,
+        env = "SWAPCTL_CLAIM_FEE_RATES",
+        default_value = "1,2,5,10,25,50"
+    )]
+    pub(crate) claim_fee_rates: String,
     /// The escrow contract's address (checked against the relayer's record).
     #[arg(long, global = true, env = "SWAPCTL_ESCROW_ADDRESS")]
     pub(crate) escrow_address: Option<String>,
@@ -133,7 +141,8 @@ enum Command {
     },
     /// Fund a matched swap's source lock now (once: a recorded funding is only sent again).
     Fund(maker::IdArgs),
-    /// Hand the secret to the relayer once both locks are final and time is left.
+    /// Hand the secret to the relayer once both locks are final and time is left (with the
+    /// signed claims of the BTC HTLC for eth-to-btc).
     Reveal(maker::RevealArgs),
     /// The maker's Bitcoin wallet.
     Wallet {
