@@ -1,10 +1,10 @@
 //! The maker's Bitcoin side: its wallet (a `crosslock-btc` bdk wallet over a descriptor kept in
-//! a 0600 key file), Electrum, funding the HTLC of a BTC -> ETH swap, and signing the claim
-//! ladder of an ETH -> BTC swap.
+//! a 0600 key file), Electrum, funding the HTLC of a BTC -> ETH swap, refunding it after its
+//! timeout, and signing the claim ladder of an ETH -> BTC swap.
 //!
 //! Owns the order "record, then broadcast" for every Bitcoin transaction the maker makes: the
-//! signed funding is in the state file before it reaches Electrum, and a rerun broadcasts the
-//! recorded transaction again rather than building another. It must never fund
+//! signed funding or refund is in the state file before it reaches Electrum, and a rerun
+//! broadcasts the recorded transaction again rather than building another. It must never fund
 //! an HTLC that already holds coins, or that the wallet has already paid.
 //!
 //! Electrum is plain TCP (`tcp://host:port`): loopback, or a tunnel to a server of your own.
@@ -37,7 +37,7 @@ use crosslock_core::time::UnixTime;
 use serde::{Deserialize, Serialize};
 
 use crate::Global;
-use crate::state::{Entry, Funding, Hidden, StateFile};
+use crate::state::{Entry, Funding, Hidden, Refund, StateFile};
 
 /// The key file's layout version.
 const WALLET_FILE_VERSION: u32 = 1;
@@ -502,6 +502,135 @@ pub(crate) fn fund(
         amount: amount.0,
         new,
     })
+}
+
+/// One refunded output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BtcRefunded {
+    /// The HTLC output.
+    pub outpoint: String,
+    /// The refund.
+    pub txid: String,
+    /// Satoshis in the HTLC output.
+    pub amount: u64,
+    /// Signed now (false: recorded before).
+    pub new: bool,
+    /// In a block (false: in the mempool).
+    pub mined: bool,
+}
+
+/// Refunds every output paying the HTLC (a double or wrong-amount funding included) to the
+/// maker's payout address, once its timeout height is reached. Each refund is recorded before
+/// it is broadcast; a rerun sends the recorded one again.
+pub(crate) fn refund(
+    g: &Global,
+    state: &StateFile,
+    e: &Entry,
+    params: &HtlcParams,
+) -> anyhow::Result<Vec<BtcRefunded>> {
+    let id = e.swap_id.clone().context("the order has no swap id")?;
+    let c = electrum(g)?;
+    let tip = tip(&c)?;
+    let timeout = params.timeout().0;
+    if tip < timeout {
+        bail!(
+            "too early: the HTLC refunds from height {timeout} (its refund can be mined in block {}); the tip is {tip}, {} blocks to go",
+            timeout.saturating_add(1),
+            timeout - tip
+        );
+    }
+    let spk = params.script_pubkey();
+    let unspent = c
+        .script_list_unspent(&spk)
+        .context("Electrum unspent outputs of the HTLC")?;
+    let key = secret_key(e)?;
+    let mut out = Vec::new();
+    let mut payout_addr: Option<(Address, bool)> = None;
+    for u in unspent {
+        let outpoint = OutPoint::new(u.tx_hash, u32::try_from(u.tx_pos)?);
+        let recorded = e.refunds.iter().find_map(|r| match r {
+            Refund::Bitcoin {
+                outpoint: o, tx, ..
+            } if *o == outpoint.to_string() => Some(tx.clone()),
+            _ => None,
+        });
+        let (tx, new) = match recorded {
+            Some(hex) => (
+                deserialize_hex::<Transaction>(&hex).context("the recorded refund")?,
+                false,
+            ),
+            None => {
+                if payout_addr.is_none() {
+                    payout_addr = Some(payout(g, e)?);
+                }
+                let (dest, fresh) = payout_addr.clone().context("payout")?;
+                let utxo = HtlcUtxo {
+                    outpoint,
+                    amount: Sats(u.value),
+                    params: *params,
+                };
+                let s = crosslock_btc::refund::build(
+                    &utxo,
+                    &dest.script_pubkey(),
+                    fee_rate(g, &c)?,
+                    &key,
+                )
+                .map_err(|e| anyhow::anyhow!("cannot build the refund of {outpoint}: {e}"))?;
+                let rec = Refund::Bitcoin {
+                    outpoint: outpoint.to_string(),
+                    tx: serialize_hex(&s.tx),
+                    txid: s.tx.compute_txid().to_string(),
+                    amount: u.value,
+                };
+                let addr = dest.to_string();
+                state
+                    .update_entry(&id, |x| {
+                        x.refunds.push(rec);
+                        if fresh {
+                            x.btc_payout_address = Some(addr);
+                        }
+                    })
+                    .context("failed to record the refund; nothing was broadcast")?;
+                (s.tx, true)
+            }
+        };
+        broadcast(g, &tx)?;
+        out.push(BtcRefunded {
+            outpoint: outpoint.to_string(),
+            txid: tx.compute_txid().to_string(),
+            amount: u.value,
+            new,
+            mined: false,
+        });
+    }
+    // Refunds made earlier that the chain or the mempool holds: reported, nothing to send.
+    let history = c
+        .script_get_history(&spk)
+        .context("Electrum history of the HTLC")?;
+    for r in &e.refunds {
+        let Refund::Bitcoin {
+            outpoint,
+            txid,
+            amount,
+            ..
+        } = r
+        else {
+            continue;
+        };
+        if out.iter().any(|o| o.outpoint == *outpoint) {
+            continue;
+        }
+        if let Some(h) = history.iter().find(|h| h.tx_hash.to_string() == *txid) {
+            out.push(BtcRefunded {
+                outpoint: outpoint.clone(),
+                txid: txid.clone(),
+                amount: *amount,
+                new: false,
+                mined: h.height > 0,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The maker's signed claims of the resolver's HTLC (ETH -> BTC), lowest fee first, as raw

@@ -144,6 +144,8 @@ enum Command {
     /// Hand the secret to the relayer once both locks are final and time is left (with the
     /// signed claims of the BTC HTLC for eth-to-btc).
     Reveal(maker::RevealArgs),
+    /// Take the source lock back once its timeout is reached (refused earlier, with the wait).
+    Refund(maker::IdArgs),
     /// The maker's Bitcoin wallet.
     Wallet {
         #[command(subcommand)]
@@ -262,6 +264,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Swap { way } => maker::swap(g, way).await,
         Command::Fund(a) => maker::fund(g, a).await,
         Command::Reveal(a) => maker::reveal(g, a).await,
+        Command::Refund(a) => maker::refund(g, a).await,
         Command::Wallet { what } => btc::wallet_command(g, what),
         Command::Status(a) => maker::status(g, a).await,
         Command::Admin { what } => admin::run(g, what).await,

@@ -1,4 +1,4 @@
-//! Maker commands: quote, swap (submit, fund, follow, reveal), fund, reveal, status.
+//! Maker commands: quote, swap (submit, fund, follow, reveal), fund, reveal, refund, status.
 //!
 //! Owns the order of a maker's steps: check every input, make the secret and the Bitcoin key,
 //! persist them, and only then submit; fund only through [`crate::funding`] (checked, recorded,
@@ -361,6 +361,7 @@ pub(crate) async fn swap(g: &Global, way: SwapWay) -> anyhow::Result<()> {
             .map(|t| check_eth_address("--token", t))
             .transpose()?,
         funding: None,
+        refunds: Vec::new(),
     };
     // Persist, then act: the secret and key are on disk before the order exists anywhere.
     state
@@ -640,6 +641,27 @@ pub(crate) async fn fund(g: &Global, a: IdArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `refund <id>`: take the maker's source lock back once its timeout is reached.
+pub(crate) async fn refund(g: &Global, a: IdArgs) -> anyhow::Result<()> {
+    check_id(&a.id)?;
+    let e = g
+        .state()?
+        .get(&a.id)
+        .context("cannot refund a swap this state file did not create")?;
+    // The recorded funding is enough: a refund must not depend on the relayer being up.
+    let record = if e.funding.is_none() {
+        let (_, s) = fetch(g, &a.id)
+            .await
+            .context("no funding is recorded, so the swap's terms must come from the relayer")?;
+        Some(s)
+    } else {
+        None
+    };
+    let r = funding::refund(g, &a.id, record.as_ref()).await?;
+    emit(g.json, r.json(&a.id), || r.text());
+    Ok(())
+}
+
 pub(crate) async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<()> {
     if let Some(id) = &a.id {
         check_id(id)?;
@@ -696,6 +718,7 @@ pub(crate) async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<()> {
             "hashlock": e.hashlock,
             "revealed": e.revealed,
             "funding": funding_json(e),
+            "refunds": e.refunds.len(),
             "created_at": e.created_at,
             "relayer": s.as_ref().map(render::swap_json),
         })).collect::<Vec<_>>(),
