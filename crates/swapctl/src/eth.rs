@@ -130,6 +130,21 @@ async fn allowance(
     TestToken::allowanceCall::abi_decode_returns(&out).context("token allowance")
 }
 
+/// What `who` holds: wei, or base units of `token`.
+pub(crate) async fn balance(
+    p: &RootProvider,
+    who: Address,
+    token: Option<Address>,
+) -> anyhow::Result<U256> {
+    match token {
+        None => p.get_balance(who).await.context("balance query failed"),
+        Some(t) => {
+            let out = call(p, t, TestToken::balanceOfCall { account: who }.abi_encode()).await?;
+            TestToken::balanceOfCall::abi_decode_returns(&out).context("token balance")
+        }
+    }
+}
+
 /// The sender's outbox in the state file.
 #[derive(Debug, Clone)]
 struct Outbox(StateFile);

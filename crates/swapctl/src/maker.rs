@@ -282,6 +282,25 @@ async fn preflight(g: &Global, way: Way, a: &SwapArgs, eth_address: &str) -> any
                     g.network
                 );
             }
+            let token = a
+                .amount
+                .token
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .context("invalid --token")?;
+            let have = eth::balance(&p, me.parse()?, token).await?;
+            let need: alloy::primitives::U256 = a.amount.amount.parse()?;
+            if have < need {
+                anyhow::bail!(
+                    "{eth_address} holds {have} of the {}, the swap locks {need}",
+                    if token.is_some() { "token" } else { "wei" }
+                );
+            }
+            // The claim of the BTC pays the maker's wallet unless an address is given.
+            if a.btc_payout_address.is_none() {
+                btc::open(g, false).context("the BTC needs somewhere to go")?;
+            }
         }
     }
     Ok(())

@@ -22,6 +22,24 @@ async fn btc_to_eth_maker_funds_stops_when_both_locks_are_final_and_reveal_hands
     let maker = Maker::new(&relayer, &chain.electrum_url);
     fund_wallet(&chain, &maker, 1).await;
     let maker_eth = Anvil::address(1).to_checksum(None);
+    // More than the wallet holds is refused before any order exists.
+    let out = maker
+        .run(&[
+            "swap",
+            "btc-to-eth",
+            "--amount",
+            "6000000000",
+            "--eth-address",
+            &maker_eth,
+        ])
+        .await;
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("the Bitcoin wallet holds"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(relayer.count("swaps").await, 0);
 
     let mut swap = maker.spawn(&[
         "swap",

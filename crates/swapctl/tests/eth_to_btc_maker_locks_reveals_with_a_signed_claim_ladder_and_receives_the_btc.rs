@@ -21,6 +21,15 @@ use support::*;
 
 const E18: u128 = 1_000_000_000_000_000_000;
 
+/// A regtest address of nobody here.
+fn payout_elsewhere() -> String {
+    bitcoin::Address::p2wpkh(
+        &bitcoin::CompressedPublicKey::from_slice(&hex::decode(RESOLVER_BTC).unwrap()).unwrap(),
+        bitcoin::Network::Regtest,
+    )
+    .to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eth_to_btc_maker_locks_reveals_with_a_signed_claim_ladder_and_receives_the_btc() {
     let started = Instant::now();
@@ -28,10 +37,33 @@ async fn eth_to_btc_maker_locks_reveals_with_a_signed_claim_ladder_and_receives_
     let maker = Maker::new(&relayer, &chain.electrum_url).with_eth(&anvil.url, ANVIL_KEYS[1]);
     let dir = tempfile::tempdir().unwrap();
     let mut resolver_btc = btc_wallet(&chain, dir.path(), 7, 1);
+    // Before any order: refused without a wallet for the BTC, and beyond the ETH held.
+    let amount = (E18 / 10).to_string();
+    for (args, want) in [
+        (
+            vec!["--amount", amount.as_str()],
+            "the BTC needs somewhere to go",
+        ),
+        (
+            vec![
+                "--amount",
+                "100000000000000000000000",
+                "--btc-payout-address",
+                &payout_elsewhere(),
+            ],
+            "the swap locks",
+        ),
+    ] {
+        let mut a = vec!["swap", "eth-to-btc"];
+        a.extend(args);
+        let out = maker.run(&a).await;
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains(want), "{want}: {}", stderr(&out));
+    }
+    assert_eq!(relayer.count("swaps").await, 0);
     // The maker's wallet exists (for the claim's address) but holds nothing.
     maker.json(&["wallet", "init"]).await;
 
-    let amount = (E18 / 10).to_string();
     let mut swap = maker.spawn(&[
         "swap",
         "eth-to-btc",
