@@ -435,13 +435,13 @@ pub(crate) fn fund(
     let history = c
         .script_get_history(&spk)
         .context("Electrum history of the HTLC")?;
-    let mut known: Option<(Transaction, OutPoint)> = None;
+    let mut known: Option<(Transaction, OutPoint, Sats)> = None;
     for h in &history {
         let tx = c
             .transaction_get(&h.tx_hash)
             .context("Electrum transaction")?;
-        if let Some((op, _)) = find_htlc_outputs(&tx, params).into_iter().next() {
-            known = Some((tx, op));
+        if let Some((op, paid)) = find_htlc_outputs(&tx, params).into_iter().next() {
+            known = Some((tx, op, paid));
             break;
         }
     }
@@ -451,13 +451,15 @@ pub(crate) fn fund(
         // Signed and kept by the wallet, but the state file was not written: the same one.
         known = wallet.inner().transactions().find_map(|t| {
             let tx = t.tx_node.tx.as_ref().clone();
-            let op = find_htlc_outputs(&tx, params).into_iter().next()?.0;
-            Some((tx, op))
+            let (op, paid) = find_htlc_outputs(&tx, params).into_iter().next()?;
+            Some((tx, op, paid))
         });
     }
     let mut fresh_payout = None;
-    let (tx, outpoint, new) = match known {
-        Some((tx, op)) => (tx, op, false),
+    // What a found payment holds is recorded as it is, even when it is not the agreed amount
+    // (a refund takes back whatever is there).
+    let (tx, outpoint, amount, new) = match known {
+        Some((tx, op, paid)) => (tx, op, paid, false),
         None => {
             let rate = fee_rate(g, &c)?;
             // The refund's destination sizes the smallest lock worth making.
@@ -479,7 +481,7 @@ pub(crate) fn fund(
                     UnixTime(crate::maker::now()),
                 )
                 .map_err(|e| anyhow::anyhow!("the wallet cannot fund the HTLC: {e}"))?;
-            (f.tx, f.outpoint, true)
+            (f.tx, f.outpoint, amount, true)
         }
     };
     drop(wallet);
