@@ -1,9 +1,10 @@
 //! The maker's Bitcoin side: its wallet (a `crosslock-btc` bdk wallet over a descriptor kept in
-//! a 0600 key file), Electrum, and funding the HTLC of a BTC -> ETH swap.
+//! a 0600 key file), Electrum, funding the HTLC of a BTC -> ETH swap, refunding it after its
+//! timeout, and signing the claim ladder of an ETH -> BTC swap.
 //!
 //! Owns the order "record, then broadcast" for every Bitcoin transaction the maker makes: the
-//! signed funding is in the state file before it reaches Electrum, and a rerun broadcasts the
-//! recorded transaction again rather than building another. It must never fund
+//! signed funding or refund is in the state file before it reaches Electrum, and a rerun
+//! broadcasts the recorded transaction again rather than building another. It must never fund
 //! an HTLC that already holds coins, or that the wallet has already paid.
 //!
 //! Electrum is plain TCP (`tcp://host:port`): loopback, or a tunnel to a server of your own.
@@ -21,19 +22,22 @@ use bdk_electrum::BdkElectrumClient;
 use bdk_electrum::electrum_client::{Client, ConfigBuilder, ElectrumApi};
 use bitcoin::bip32::Xpriv;
 use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
-use bitcoin::{Address, FeeRate, OutPoint, Transaction, Txid};
+use bitcoin::secp256k1::SecretKey;
+use bitcoin::{Address, FeeRate, OutPoint, ScriptBuf, Transaction, Txid};
 use crosslock_btc::electrum::{Broadcast, BroadcastError, ElectrumConfig, ElectrumWatcher};
 use crosslock_btc::fund::{FundingRequest, find_htlc_outputs};
 use crosslock_btc::htlc::HtlcParams;
+use crosslock_btc::spend::{HtlcUtxo, SpendError};
 use crosslock_btc::wallet::ResolverWallet;
 use crosslock_core::amount::Sats;
 use crosslock_core::chain::Network;
 use crosslock_core::fees::HIGH_FEE_RATE_SAT_PER_VB;
+use crosslock_core::secret::Secret;
 use crosslock_core::time::UnixTime;
 use serde::{Deserialize, Serialize};
 
 use crate::Global;
-use crate::state::{Entry, Funding, Hidden, StateFile};
+use crate::state::{Entry, Funding, Hidden, Refund, StateFile};
 
 /// The key file's layout version.
 const WALLET_FILE_VERSION: u32 = 1;
@@ -241,8 +245,56 @@ pub(crate) fn fee_rate(g: &Global, c: &Client) -> anyhow::Result<FeeRate> {
     FeeRate::from_sat_per_vb(v).with_context(|| format!("fee rate {v} sat/vB is out of range"))
 }
 
-/// Where the maker's refunded BTC goes: the entry's payout address, or a fresh address of the
-/// wallet (recorded with the funding).
+/// The claim ladder's rates: `--claim-fee-rates`, ascending sat/vB.
+pub(crate) fn ladder_rates(g: &Global) -> anyhow::Result<Vec<FeeRate>> {
+    parse_rates(&g.claim_fee_rates)
+}
+
+fn parse_rates(list: &str) -> anyhow::Result<Vec<FeeRate>> {
+    let mut out = Vec::new();
+    for part in list.split(',') {
+        let v: u64 = part
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v| (1..=HIGH_FEE_RATE_SAT_PER_VB).contains(v))
+            .with_context(|| {
+                format!(
+                    "--claim-fee-rates: {part:?} is not a rate of 1 to {HIGH_FEE_RATE_SAT_PER_VB} sat/vB"
+                )
+            })?;
+        out.push(FeeRate::from_sat_per_vb(v).context("fee rate out of range")?);
+    }
+    if out.is_empty() || out.len() > 8 || out.windows(2).any(|w| w[0] >= w[1]) {
+        bail!("--claim-fee-rates must be 1 to 8 rising rates, e.g. 1,2,5,10,25,50");
+    }
+    Ok(out)
+}
+
+fn parse_outpoint(s: &str) -> anyhow::Result<OutPoint> {
+    OutPoint::from_str(s).with_context(|| format!("not an outpoint: {s:?}"))
+}
+
+fn secret_key(e: &Entry) -> anyhow::Result<SecretKey> {
+    let b = hex::decode(&e.btc_secret_key.0).context("the stored Bitcoin key is not hex")?;
+    SecretKey::from_slice(&b).context("the stored Bitcoin key is not a valid key")
+}
+
+fn secret(e: &Entry) -> anyhow::Result<Secret> {
+    let b = hex::decode(&e.secret.0).context("the stored secret is not hex")?;
+    Secret::from_slice(&b).map_err(|_| anyhow::anyhow!("the stored secret is not 32 bytes"))
+}
+
+/// Where the maker's refunded or claimed BTC goes: the entry's payout address, or a fresh
+/// address of the wallet (the caller records it with what it signs).
+fn payout(g: &Global, e: &Entry) -> anyhow::Result<(Address, bool)> {
+    if e.btc_payout_address.is_some() {
+        return payout_with(g, e, None);
+    }
+    payout_with(g, e, Some(&mut open(g, false)?))
+}
+
+/// [`payout`] with the wallet already open (never two handles on its file).
 fn payout_with(
     g: &Global,
     e: &Entry,
@@ -383,13 +435,13 @@ pub(crate) fn fund(
     let history = c
         .script_get_history(&spk)
         .context("Electrum history of the HTLC")?;
-    let mut known: Option<(Transaction, OutPoint)> = None;
+    let mut known: Option<(Transaction, OutPoint, Sats)> = None;
     for h in &history {
         let tx = c
             .transaction_get(&h.tx_hash)
             .context("Electrum transaction")?;
-        if let Some((op, _)) = find_htlc_outputs(&tx, params).into_iter().next() {
-            known = Some((tx, op));
+        if let Some((op, paid)) = find_htlc_outputs(&tx, params).into_iter().next() {
+            known = Some((tx, op, paid));
             break;
         }
     }
@@ -399,13 +451,15 @@ pub(crate) fn fund(
         // Signed and kept by the wallet, but the state file was not written: the same one.
         known = wallet.inner().transactions().find_map(|t| {
             let tx = t.tx_node.tx.as_ref().clone();
-            let op = find_htlc_outputs(&tx, params).into_iter().next()?.0;
-            Some((tx, op))
+            let (op, paid) = find_htlc_outputs(&tx, params).into_iter().next()?;
+            Some((tx, op, paid))
         });
     }
     let mut fresh_payout = None;
-    let (tx, outpoint, new) = match known {
-        Some((tx, op)) => (tx, op, false),
+    // What a found payment holds is recorded as it is, even when it is not the agreed amount
+    // (a refund takes back whatever is there).
+    let (tx, outpoint, amount, new) = match known {
+        Some((tx, op, paid)) => (tx, op, paid, false),
         None => {
             let rate = fee_rate(g, &c)?;
             // The refund's destination sizes the smallest lock worth making.
@@ -427,7 +481,7 @@ pub(crate) fn fund(
                     UnixTime(crate::maker::now()),
                 )
                 .map_err(|e| anyhow::anyhow!("the wallet cannot fund the HTLC: {e}"))?;
-            (f.tx, f.outpoint, true)
+            (f.tx, f.outpoint, amount, true)
         }
     };
     drop(wallet);
@@ -450,6 +504,222 @@ pub(crate) fn fund(
         amount: amount.0,
         new,
     })
+}
+
+/// One refunded output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BtcRefunded {
+    /// The HTLC output.
+    pub outpoint: String,
+    /// The refund.
+    pub txid: String,
+    /// Satoshis in the HTLC output.
+    pub amount: u64,
+    /// Signed now (false: recorded before).
+    pub new: bool,
+    /// In a block (false: in the mempool).
+    pub mined: bool,
+}
+
+/// Refunds every output paying the HTLC (a double or wrong-amount funding included) to the
+/// maker's payout address, once its timeout height is reached. Each refund is recorded before
+/// it is broadcast; a rerun sends the recorded one again.
+pub(crate) fn refund(
+    g: &Global,
+    state: &StateFile,
+    e: &Entry,
+    params: &HtlcParams,
+) -> anyhow::Result<Vec<BtcRefunded>> {
+    let id = e.swap_id.clone().context("the order has no swap id")?;
+    let c = electrum(g)?;
+    let tip = tip(&c)?;
+    let timeout = params.timeout().0;
+    if tip < timeout {
+        bail!(
+            "too early: the HTLC refunds from height {timeout} (its refund can be mined in block {}); the tip is {tip}, {} blocks to go",
+            timeout.saturating_add(1),
+            timeout - tip
+        );
+    }
+    let spk = params.script_pubkey();
+    let unspent = c
+        .script_list_unspent(&spk)
+        .context("Electrum unspent outputs of the HTLC")?;
+    let key = secret_key(e)?;
+    let mut out = Vec::new();
+    let mut payout_addr: Option<(Address, bool)> = None;
+    for u in unspent {
+        let outpoint = OutPoint::new(u.tx_hash, u32::try_from(u.tx_pos)?);
+        let recorded = e.refunds.iter().find_map(|r| match r {
+            Refund::Bitcoin {
+                outpoint: o, tx, ..
+            } if *o == outpoint.to_string() => Some(tx.clone()),
+            _ => None,
+        });
+        let (tx, new) = match recorded {
+            Some(hex) => (
+                deserialize_hex::<Transaction>(&hex).context("the recorded refund")?,
+                false,
+            ),
+            None => {
+                if payout_addr.is_none() {
+                    payout_addr = Some(payout(g, e)?);
+                }
+                let (dest, fresh) = payout_addr.clone().context("payout")?;
+                let utxo = HtlcUtxo {
+                    outpoint,
+                    amount: Sats(u.value),
+                    params: *params,
+                };
+                let s = crosslock_btc::refund::build(
+                    &utxo,
+                    &dest.script_pubkey(),
+                    fee_rate(g, &c)?,
+                    &key,
+                )
+                .map_err(|e| anyhow::anyhow!("cannot build the refund of {outpoint}: {e}"))?;
+                let rec = Refund::Bitcoin {
+                    outpoint: outpoint.to_string(),
+                    tx: serialize_hex(&s.tx),
+                    txid: s.tx.compute_txid().to_string(),
+                    amount: u.value,
+                };
+                let addr = dest.to_string();
+                state
+                    .update_entry(&id, |x| {
+                        x.refunds.push(rec);
+                        if fresh {
+                            x.btc_payout_address = Some(addr);
+                        }
+                    })
+                    .context("failed to record the refund; nothing was broadcast")?;
+                (s.tx, true)
+            }
+        };
+        broadcast(g, &tx)?;
+        out.push(BtcRefunded {
+            outpoint: outpoint.to_string(),
+            txid: tx.compute_txid().to_string(),
+            amount: u.value,
+            new,
+            mined: false,
+        });
+    }
+    // Refunds made earlier that the chain or the mempool holds: reported, nothing to send.
+    let history = c
+        .script_get_history(&spk)
+        .context("Electrum history of the HTLC")?;
+    for r in &e.refunds {
+        let Refund::Bitcoin {
+            outpoint,
+            txid,
+            amount,
+            ..
+        } = r
+        else {
+            continue;
+        };
+        if out.iter().any(|o| o.outpoint == *outpoint) {
+            continue;
+        }
+        if let Some(h) = history.iter().find(|h| h.tx_hash.to_string() == *txid) {
+            out.push(BtcRefunded {
+                outpoint: outpoint.clone(),
+                txid: txid.clone(),
+                amount: *amount,
+                new: false,
+                mined: h.height > 0,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The maker's signed claims of the resolver's HTLC (ETH -> BTC), lowest fee first, as raw
+/// transactions carrying the secret: what `RevealSecret` sends. The HTLC output is read from the
+/// chain (never taken from the relayer) and must hold at least `amount`. Pays the entry's
+/// payout address (a fresh wallet address the first time, recorded before anything is sent).
+pub(crate) fn claim_ladder(
+    g: &Global,
+    state: &StateFile,
+    e: &Entry,
+    params: &HtlcParams,
+    outpoint: &str,
+    amount: Sats,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    let id = e.swap_id.clone().context("the order has no swap id")?;
+    let outpoint = parse_outpoint(outpoint)?;
+    let c = electrum(g)?;
+    let tx = c
+        .transaction_get(&outpoint.txid)
+        .with_context(|| format!("Electrum has no transaction {}", outpoint.txid))?;
+    let out = usize::try_from(outpoint.vout)
+        .ok()
+        .and_then(|v| tx.output.get(v))
+        .context("the HTLC outpoint is not in its transaction")?;
+    if out.script_pubkey != params.script_pubkey() {
+        bail!("the output {outpoint} does not pay the HTLC");
+    }
+    if out.value.to_sat() < amount.0 {
+        bail!(
+            "the HTLC output {outpoint} holds {} sat, the swap promised {}",
+            out.value.to_sat(),
+            amount.0
+        );
+    }
+    let utxo = HtlcUtxo {
+        outpoint,
+        amount: Sats(out.value.to_sat()),
+        params: *params,
+    };
+    let (dest, fresh) = payout(g, e)?;
+    if fresh {
+        let addr = dest.to_string();
+        state
+            .update_entry(&id, |x| x.btc_payout_address = Some(addr))
+            .context("failed to record the payout address")?;
+    }
+    sign_claims(
+        &utxo,
+        &dest.script_pubkey(),
+        ladder_rates(g)?,
+        &secret_key(e)?,
+        &secret(e)?,
+    )
+}
+
+/// The claim of `utxo` to `dest` signed at each of `rates` (the top ones dropped when the HTLC
+/// cannot pay them above dust), each completed with the secret, as raw transactions.
+fn sign_claims(
+    utxo: &HtlcUtxo,
+    dest: &ScriptBuf,
+    mut rates: Vec<FeeRate>,
+    key: &SecretKey,
+    secret: &Secret,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    let ladder = loop {
+        match crosslock_btc::claim::sign_ladder(utxo, dest, &rates, key) {
+            Ok(l) => break l,
+            Err(SpendError::Dust { .. }) if rates.len() > 1 => {
+                rates.pop();
+            }
+            Err(e) => bail!("cannot sign the claim ladder: {e}"),
+        }
+    };
+    let txs = ladder
+        .complete_all(utxo, secret)
+        .map_err(|e| anyhow::anyhow!("cannot complete the claim ladder: {e}"))?;
+    Ok(txs.iter().map(bitcoin::consensus::serialize).collect())
+}
+
+/// `ScriptBuf` of an address string on this network.
+pub(crate) fn address_script(g: &Global, a: &str) -> anyhow::Result<ScriptBuf> {
+    let net = network(g.network()?);
+    Address::from_str(a)
+        .ok()
+        .and_then(|a| a.require_network(net).ok())
+        .map(|a| a.script_pubkey())
+        .with_context(|| format!("{a:?} is not a {net} address"))
 }
 
 /// `swapctl wallet ...`.
@@ -530,6 +800,91 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use bitcoin::hashes::Hash;
+
+    fn pk(k: &SecretKey) -> bitcoin::secp256k1::PublicKey {
+        k.public_key(&bitcoin::secp256k1::Secp256k1::new())
+    }
+
+    /// The relayer's default ladder policy: lowest rung at least 1 sat/vB, top at least
+    /// 10 sat/vB, no fee above 152 vB at 500 sat/vB, at most 8 rungs.
+    fn relayer_policy() -> crosslock_btc::claim::LadderPolicy {
+        crosslock_btc::claim::LadderPolicy {
+            min_rate: FeeRate::from_sat_per_vb_u32(1),
+            min_top_rate: FeeRate::from_sat_per_vb_u32(10),
+            max_fee: crosslock_core::fees::max_fee(crosslock_core::fees::CLAIM_VSIZE),
+            max_rungs: 8,
+        }
+    }
+
+    fn utxo(amount: u64, claim: &SecretKey, secret: &Secret) -> HtlcUtxo {
+        let refund = SecretKey::from_slice(&[9; 32]).unwrap();
+        HtlcUtxo {
+            outpoint: OutPoint::new(Txid::from_str(&"ab".repeat(32)).unwrap(), 1),
+            amount: Sats(amount),
+            params: HtlcParams::new(
+                secret.hashlock(),
+                pk(claim),
+                pk(&refund),
+                crosslock_core::time::BtcHeight(500),
+            )
+            .unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_default_claim_ladder_passes_the_relayers_check_and_carries_the_secret() {
+        let key = SecretKey::from_slice(&[3; 32]).unwrap();
+        let secret = Secret::new([4; 32]);
+        let u = utxo(100_000, &key, &secret);
+        let dest = ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array([5; 20]));
+        let raw = sign_claims(
+            &u,
+            &dest,
+            parse_rates("1,2,5,10,25,50").unwrap(),
+            &key,
+            &secret,
+        )
+        .unwrap();
+        assert_eq!(raw.len(), 6);
+        let txs: Vec<Transaction> = raw
+            .iter()
+            .map(|r| bitcoin::consensus::deserialize(r).unwrap())
+            .collect();
+        let (ladder, got) = crosslock_btc::claim::ClaimLadder::from_completed(&txs, &u).unwrap();
+        assert_eq!(got.expose(), secret.expose());
+        crosslock_btc::claim::verify_ladder(&ladder, &u, &dest, &relayer_policy()).unwrap();
+    }
+
+    #[test]
+    fn a_small_htlc_drops_the_rungs_it_cannot_pay_and_a_wrong_key_signs_nothing() {
+        let key = SecretKey::from_slice(&[3; 32]).unwrap();
+        let secret = Secret::new([4; 32]);
+        let dest = ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array([5; 20]));
+        // A claim is under 152 vB: at 25 sat/vB it costs more than 3,000 sat, at 10 sat/vB
+        // it leaves more than dust.
+        let small = utxo(3_000, &key, &secret);
+        let raw = sign_claims(
+            &small,
+            &dest,
+            parse_rates("1,2,5,10,25,50").unwrap(),
+            &key,
+            &secret,
+        )
+        .unwrap();
+        assert_eq!(raw.len(), 4);
+        let other = SecretKey::from_slice(&[8; 32]).unwrap();
+        let u = utxo(100_000, &key, &secret);
+        assert!(sign_claims(&u, &dest, parse_rates("1,2").unwrap(), &other, &secret).is_err());
+    }
+
+    #[test]
+    fn claim_fee_rates_must_be_one_to_eight_rising_rates() {
+        assert_eq!(parse_rates("1,2,5").unwrap().len(), 3);
+        for bad in ["", "0,1", "2,1", "1,1", "1,x", "1,2,3,4,5,6,7,8,9", "501"] {
+            assert!(parse_rates(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn electrum_estimates_become_whole_sat_per_vb_and_nonsense_is_dropped() {

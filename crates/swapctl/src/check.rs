@@ -503,6 +503,12 @@ pub(crate) fn clock(btc_tip: u32, now: UnixTime, eth_time: Option<UnixTime>) -> 
     }
 }
 
+/// The core's terms of a record that must be this entry's order, with its hashlock.
+pub(crate) fn src_terms(swap: &Swap, e: &Entry, network: Network) -> Result<Terms, Refusal> {
+    direction(swap, e)?;
+    terms(swap, e, network)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

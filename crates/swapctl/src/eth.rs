@@ -1,11 +1,11 @@
 //! The maker's Ethereum side: its key (a hex private key in a 0600 file), the escrow checks
-//! before anything is sent (chain id, runtime code hash, configured address), and locking ETH or
-//! an ERC-20 (approve, then lock) for an ETH -> BTC swap.
+//! before anything is sent (chain id, runtime code hash, configured address), locking ETH or an
+//! ERC-20 (approve, then lock) for an ETH -> BTC swap, and refunding the lock after its timeout.
 //!
 //! Owns the maker's use of `crosslock-eth`'s sender. Its outbox is the state file's
 //! `eth_outbox`: every transaction is signed and written there before it is broadcast, a rerun
-//! sends the written one again, and one outbox key (`approve:` or `lock:` plus the swap id) is
-//! one nonce for good. It must never lock a second time: the escrow's status of the lock
+//! sends the written one again, and one outbox key (`approve:`, `lock:`, `refund:` plus the swap
+//! id) is one nonce for good. It must never lock a second time: the escrow's status of the lock
 //! is read before anything is signed.
 
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ use crosslock_eth::{
 };
 
 use crate::Global;
-use crate::state::{Entry, Funding, StateFile};
+use crate::state::{Entry, Funding, Refund, StateFile};
 
 /// How long to wait for an `approve` to be mined before the lock that needs it.
 const APPROVE_WAIT: Duration = Duration::from_secs(300);
@@ -128,6 +128,21 @@ async fn allowance(
     )
     .await?;
     TestToken::allowanceCall::abi_decode_returns(&out).context("token allowance")
+}
+
+/// What `who` holds: wei, or base units of `token`.
+pub(crate) async fn balance(
+    p: &RootProvider,
+    who: Address,
+    token: Option<Address>,
+) -> anyhow::Result<U256> {
+    match token {
+        None => p.get_balance(who).await.context("balance query failed"),
+        Some(t) => {
+            let out = call(p, t, TestToken::balanceOfCall { account: who }.abi_encode()).await?;
+            TestToken::balanceOfCall::abi_decode_returns(&out).context("token balance")
+        }
+    }
 }
 
 /// The sender's outbox in the state file.
@@ -385,4 +400,67 @@ pub(crate) fn recorded(e: &Entry) -> Option<EscrowLock> {
         }),
         _ => None,
     }
+}
+
+/// What a refund did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EthRefunded {
+    /// The refund transaction (none when the escrow had refunded already).
+    pub tx: Option<B256>,
+    /// Mined and succeeded.
+    pub mined: bool,
+}
+
+/// Calls the escrow's `refund` (anyone may; the maker's key pays the gas) once the lock's
+/// timeout has passed on chain, refusing earlier with the time to wait.
+pub(crate) async fn refund(
+    g: &Global,
+    state: &StateFile,
+    e: &Entry,
+    lock: &EscrowLock,
+) -> anyhow::Result<EthRefunded> {
+    let (id, p) = connect(g, e, lock).await?;
+    let (escrow, chain_id, params) = (lock.escrow, lock.chain_id, &lock.params);
+    let key = format!("refund:{id}");
+    match status(&p, escrow, params.id()).await? {
+        Status::None => bail!("the escrow holds no lock for this swap: nothing to refund"),
+        Status::Claimed => bail!("the escrow lock was claimed by the receiver: nothing to refund"),
+        Status::Refunded => {
+            return Ok(EthRefunded {
+                tx: outbox_hash(state, &key),
+                mined: true,
+            });
+        }
+        Status::Locked => {}
+    }
+    let t = chain_time(&p).await?;
+    if t < params.timeout {
+        bail!(
+            "too early: the escrow refunds from {} (unix); the chain's time is {t}, {} s to go",
+            params.timeout,
+            params.timeout - t
+        );
+    }
+    if !e
+        .refunds
+        .iter()
+        .any(|r| matches!(r, Refund::Ethereum { key: k } if *k == key))
+    {
+        let rec = Refund::Ethereum { key: key.clone() };
+        state
+            .update_entry(&id, |x| x.refunds.push(rec))
+            .context("failed to record the refund; nothing was sent")?;
+    }
+    let mut s = sender(g, &p, state, chain_id).await?;
+    let (hash, mined) = send(
+        &mut s,
+        &p,
+        &key,
+        crosslock_eth::refund::refund(escrow, params),
+    )
+    .await?;
+    Ok(EthRefunded {
+        tx: Some(hash),
+        mined,
+    })
 }

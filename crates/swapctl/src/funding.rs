@@ -1,11 +1,11 @@
-//! Funding the maker's source lock, for both directions: gather the clock from the maker's own
-//! chain connections, check the relayer's record ([`crate::check`]), then hand the checked lock
-//! to the chain module.
+//! Funding and refunding the maker's source lock, for both directions: gather the clock from
+//! the maker's own chain connections, check the relayer's record ([`crate::check`]), then hand
+//! the checked lock to the chain module.
 //!
 //! Owns the order "check everything, then record, then broadcast", and the rule that a recorded
 //! funding is only ever sent again, never replaced. A refusal writes nothing and sends nothing.
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use crosslock_core::time::UnixTime;
 use crosslock_proto::public::v1::{Direction, Swap};
 use serde_json::{Value, json};
@@ -123,4 +123,123 @@ pub(crate) async fn fund(g: &Global, swap: &Swap) -> anyhow::Result<Funded> {
         }
         SrcLock::Eth(lock) => Ok(Funded::Eth(eth::fund(g, &state, &e, &lock).await?)),
     }
+}
+
+/// What a refund did, for display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refunded {
+    /// Every HTLC output refunded (empty: nothing left on the HTLC).
+    Btc(Vec<btc::BtcRefunded>),
+    /// The escrow refund.
+    Eth(eth::EthRefunded),
+}
+
+impl Refunded {
+    /// As a JSON object.
+    pub(crate) fn json(&self, id: &str) -> Value {
+        match self {
+            Refunded::Btc(r) => json!({
+                "swap_id": id,
+                "chain": "bitcoin",
+                "refunds": r.iter().map(|x| json!({
+                    "outpoint": x.outpoint,
+                    "txid": x.txid,
+                    "amount": x.amount.to_string(),
+                    "new": x.new,
+                    "mined": x.mined,
+                })).collect::<Vec<_>>(),
+            }),
+            Refunded::Eth(r) => json!({
+                "swap_id": id,
+                "chain": "ethereum",
+                "tx": r.tx.map(|t| t.to_string()),
+                "mined": r.mined,
+            }),
+        }
+    }
+
+    /// Lines for people.
+    pub(crate) fn text(&self) -> String {
+        match self {
+            Refunded::Btc(r) if r.is_empty() => {
+                "nothing to refund: the HTLC holds no unspent output\n".to_owned()
+            }
+            Refunded::Btc(r) => r
+                .iter()
+                .map(|x| {
+                    format!(
+                        "refund of {} sat ({}) {} in {}\n",
+                        x.amount,
+                        x.outpoint,
+                        match (x.new, x.mined) {
+                            (true, _) => "sent",
+                            (false, false) => "waiting in the mempool",
+                            (false, true) => "mined",
+                        },
+                        x.txid
+                    )
+                })
+                .collect(),
+            Refunded::Eth(r) => match (r.tx, r.mined) {
+                (Some(t), true) => format!("refunded by the escrow in {t}\n"),
+                (Some(t), false) => format!("refund sent in {t}, not mined yet\n"),
+                (None, _) => "the escrow has refunded this lock already\n".to_owned(),
+            },
+        }
+    }
+}
+
+/// Refunds the maker's source lock once its timeout is reached. The lock comes from the
+/// recorded funding, or (funded some other way) from the relayer's record, checked to be ours.
+pub(crate) async fn refund(
+    g: &Global,
+    id: &str,
+    from_relayer: Option<&Swap>,
+) -> anyhow::Result<Refunded> {
+    let state = g.state()?;
+    let e = entry(&state, id)?;
+    let network = g.network()?;
+    match e.direction.as_str() {
+        "btc-to-eth" => {
+            let params = match btc::recorded_params(&e)? {
+                Some(p) => p,
+                None => {
+                    let s = from_relayer.context(
+                        "no funding is recorded for this swap; the relayer's record is needed",
+                    )?;
+                    let p = relayer_htlc(s, &e, network)?;
+                    if p.refund_pubkey().serialize().to_vec() != hex::decode(&e.btc_pubkey)? {
+                        bail!("the HTLC's refund key is not this order's key");
+                    }
+                    p
+                }
+            };
+            Ok(Refunded::Btc(btc::refund(g, &state, &e, &params)?))
+        }
+        "eth-to-btc" => {
+            let lock = match eth::recorded(&e) {
+                Some(r) => r,
+                None => {
+                    let s = from_relayer.context(
+                        "no funding is recorded for this swap; the relayer's record is needed",
+                    )?;
+                    let t = check::src_terms(s, &e, network)?;
+                    check::escrow(&t)?
+                }
+            };
+            Ok(Refunded::Eth(eth::refund(g, &state, &e, &lock).await?))
+        }
+        other => bail!("unknown direction {other:?} in the state file"),
+    }
+}
+
+fn relayer_htlc(
+    s: &Swap,
+    e: &Entry,
+    network: crosslock_core::chain::Network,
+) -> anyhow::Result<crosslock_btc::HtlcParams> {
+    let t = check::src_terms(s, e, network)?;
+    Ok(check::htlc(s, &t, network)
+        .map_err(|r| anyhow::anyhow!("{r}"))?
+        .0)
 }

@@ -103,6 +103,14 @@ pub(crate) struct Global {
     /// Fee rate (sat/vB) for the BTC funding and refunds; Electrum's estimate when absent.
     #[arg(long, global = true, env = "SWAPCTL_BTC_FEE_RATE", value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub(crate) btc_fee_rate: Option<u64>,
+    /// Fee rates (sat/vB, rising) of the pre-signed claims sent with an eth-to-btc reveal.
+    #[arg(
+        long,
+        global = true,
+        env = "SWAPCTL_CLAIM_FEE_RATES",
+        default_value = "1,2,5,10,25,50"
+    )]
+    pub(crate) claim_fee_rates: String,
     /// The escrow contract's address (checked against the relayer's record).
     #[arg(long, global = true, env = "SWAPCTL_ESCROW_ADDRESS")]
     pub(crate) escrow_address: Option<String>,
@@ -133,8 +141,11 @@ enum Command {
     },
     /// Fund a matched swap's source lock now (once: a recorded funding is only sent again).
     Fund(maker::IdArgs),
-    /// Hand the secret to the relayer once both locks are final and time is left.
+    /// Hand the secret to the relayer once both locks are final and time is left (with the
+    /// signed claims of the BTC HTLC for eth-to-btc).
     Reveal(maker::RevealArgs),
+    /// Take the source lock back once its timeout is reached (refused earlier, with the wait).
+    Refund(maker::IdArgs),
     /// The maker's Bitcoin wallet.
     Wallet {
         #[command(subcommand)]
@@ -253,6 +264,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Swap { way } => maker::swap(g, way).await,
         Command::Fund(a) => maker::fund(g, a).await,
         Command::Reveal(a) => maker::reveal(g, a).await,
+        Command::Refund(a) => maker::refund(g, a).await,
         Command::Wallet { what } => btc::wallet_command(g, what),
         Command::Status(a) => maker::status(g, a).await,
         Command::Admin { what } => admin::run(g, what).await,

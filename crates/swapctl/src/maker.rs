@@ -1,9 +1,10 @@
-//! Maker commands: quote, swap, fund, reveal, status.
+//! Maker commands: quote, swap (submit, fund, follow, reveal), fund, reveal, refund, status.
 //!
 //! Owns the order of a maker's steps: check every input, make the secret and the Bitcoin key,
 //! persist them, and only then submit; fund only through [`crate::funding`] (checked, recorded,
-//! then broadcast); reveal only through [`crate::gate`]. It must never send a secret the state
-//! file does not hold, and never submit an order whose secret is not on disk.
+//! then broadcast); reveal only through [`crate::gate`] and only when the destination lock pays
+//! this maker. It must never send a secret the state file does not hold, and never submit an
+//! order whose secret is not on disk.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,10 +22,9 @@ use sha2::{Digest, Sha256};
 use tokio_stream::StreamExt;
 
 use crate::admin::check_id;
-use crate::gate;
 use crate::render::{self, table};
 use crate::state::{Entry, Hidden, StateError};
-use crate::{Global, emit, funding, rpc};
+use crate::{Global, btc, check, emit, eth, funding, gate, rpc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Way {
@@ -63,22 +63,51 @@ pub(crate) struct AmountArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum SwapWay {
-    /// Sell BTC: --eth-address is where the ETH or tokens go.
+    /// Sell BTC: --eth-address is where the ETH or tokens go; the BTC comes from the wallet.
     BtcToEth(SwapArgs),
-    /// Sell ETH or tokens: --eth-address is the address that locks them (and gets a refund).
+    /// Sell ETH or tokens: they are locked from --eth-key-file's address (which gets a refund).
     EthToBtc(SwapArgs),
+    /// Follow a swap of this state file again: fund it if that is still due (never twice),
+    /// show progress, reveal with --auto-reveal.
+    Resume(ResumeArgs),
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct SwapArgs {
     #[command(flatten)]
     amount: AmountArgs,
-    /// The maker's Ethereum address (0x + 40 hex digits, EIP-55 if mixed case).
+    /// The maker's Ethereum address (0x + 40 hex digits, EIP-55 if mixed case). For
+    /// eth-to-btc it defaults to the address of --eth-key-file.
     #[arg(long)]
-    eth_address: String,
+    eth_address: Option<String>,
+    /// Where claimed (eth-to-btc) or refunded (btc-to-eth) BTC goes; a fresh address of the
+    /// maker's wallet when absent.
+    #[arg(long)]
+    btc_payout_address: Option<String>,
     /// Submit and print the swap, then exit instead of following it.
     #[arg(long)]
     no_wait: bool,
+    #[command(flatten)]
+    follow: FollowArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FollowArgs {
+    /// Do not fund the source lock (fund it later with `swapctl fund`).
+    #[arg(long)]
+    no_fund: bool,
+    /// Reveal the secret as soon as both locks are final and enough time is left; without it
+    /// the command stops there and `swapctl reveal` does it.
+    #[arg(long)]
+    auto_reveal: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ResumeArgs {
+    /// Swap id.
+    id: String,
+    #[command(flatten)]
+    follow: FollowArgs,
 }
 
 #[derive(Debug, Args)]
@@ -216,17 +245,96 @@ fn definitely_refused(code: tonic::Code) -> bool {
     )
 }
 
+/// Checks that funding can work before an order exists: the wallet or key is there and holds
+/// the amount. Nothing is written.
+async fn preflight(g: &Global, way: Way, a: &SwapArgs, eth_address: &str) -> anyhow::Result<()> {
+    match way {
+        Way::BtcToEth => {
+            let mut w = btc::open(g, false)?;
+            btc::sync(g, &mut w)?;
+            let b = w.balance();
+            let have = b.confirmed.0.saturating_add(b.pending.0);
+            let need: u64 = a.amount.amount.parse().unwrap_or(u64::MAX);
+            if have < need {
+                anyhow::bail!(
+                    "the Bitcoin wallet holds {have} sat spendable, the swap needs {need} sat plus the fee (send coins to `swapctl wallet address`)"
+                );
+            }
+        }
+        Way::EthToBtc => {
+            let me = eth::signer(g)?.address().to_checksum(None);
+            if me != eth_address {
+                anyhow::bail!(
+                    "--eth-address {eth_address} is not the address of --eth-key-file ({me})"
+                );
+            }
+            let p = eth::provider(g)?;
+            let chain = {
+                use alloy::providers::Provider;
+                p.get_chain_id().await.with_context(|| {
+                    format!("cannot reach the Ethereum node at {}", g.eth_rpc_url)
+                })?
+            };
+            let want = g.network()?.params().eth_chain_id.0;
+            if chain != want {
+                anyhow::bail!(
+                    "the Ethereum node is on chain {chain}, {} uses {want}",
+                    g.network
+                );
+            }
+            let token = a
+                .amount
+                .token
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .context("invalid --token")?;
+            let have = eth::balance(&p, me.parse()?, token).await?;
+            let need: alloy::primitives::U256 = a.amount.amount.parse()?;
+            if have < need {
+                anyhow::bail!(
+                    "{eth_address} holds {have} of the {}, the swap locks {need}",
+                    if token.is_some() { "token" } else { "wei" }
+                );
+            }
+            // The claim of the BTC pays the maker's wallet unless an address is given.
+            if a.btc_payout_address.is_none() {
+                btc::open(g, false).context("the BTC needs somewhere to go")?;
+            }
+        }
+    }
+    Ok(())
+}
+
 pub(crate) async fn swap(g: &Global, way: SwapWay) -> anyhow::Result<()> {
     let (way, a) = match way {
         SwapWay::BtcToEth(a) => (Way::BtcToEth, a),
         SwapWay::EthToBtc(a) => (Way::EthToBtc, a),
+        SwapWay::Resume(r) => return resume(g, r).await,
     };
     // Every check before anything is written or sent.
     let qreq = quote_request(way, &a.amount)?;
-    let eth_address = check_eth_address("--eth-address", &a.eth_address)?;
+    let eth_address = match (&a.eth_address, way) {
+        (Some(x), _) => check_eth_address("--eth-address", x)?,
+        (None, Way::EthToBtc) if g.eth_key_file.is_some() => {
+            eth::signer(g)?.address().to_checksum(None)
+        }
+        (None, Way::EthToBtc) => {
+            anyhow::bail!("--eth-key-file (or --eth-address with --no-fund) is required")
+        }
+        (None, Way::BtcToEth) => {
+            anyhow::bail!("--eth-address is required: where the ETH or tokens are paid")
+        }
+    };
     let network = g.network()?;
+    if let Some(p) = &a.btc_payout_address {
+        btc::address_script(g, p).context("invalid --btc-payout-address")?;
+    }
     let state = g.state()?;
     state.load().context("failed to read the state file")?;
+    if !a.no_wait && !a.follow.no_fund {
+        preflight(g, way, &a, &eth_address).await?;
+    }
 
     let mut c = rpc::public(&g.relayer_url)
         .await
@@ -260,7 +368,7 @@ pub(crate) async fn swap(g: &Global, way: SwapWay) -> anyhow::Result<()> {
         btc_secret_key: Hidden(hex::encode(key.secret_bytes())),
         btc_pubkey: hex::encode(pubkey),
         eth_address: eth_address.clone(),
-        btc_payout_address: None,
+        btc_payout_address: a.btc_payout_address.clone(),
         created_at: now(),
         revealed: false,
         src_amount: Some(q.src_amount.clone()),
@@ -272,6 +380,7 @@ pub(crate) async fn swap(g: &Global, way: SwapWay) -> anyhow::Result<()> {
             .map(|t| check_eth_address("--token", t))
             .transpose()?,
         funding: None,
+        refunds: Vec::new(),
     };
     // Persist, then act: the secret and key are on disk before the order exists anywhere.
     state
@@ -325,19 +434,50 @@ pub(crate) async fn swap(g: &Global, way: SwapWay) -> anyhow::Result<()> {
         });
         return Ok(());
     }
-    eprint!("{}", render::swap_text(&swap));
-    follow(g, &mut c, &swap.swap_id).await
+    follow(g, &mut c, &swap.swap_id, &a.follow).await
 }
 
-/// Stream the swap's updates, show progress, reveal when the gate opens, stop when terminal.
-async fn follow(
-    g: &Global,
-    c: &mut crosslock_proto::public::v1::swap_service_client::SwapServiceClient<
-        tonic::transport::Channel,
-    >,
-    id: &str,
-) -> anyhow::Result<()> {
+async fn resume(g: &Global, r: ResumeArgs) -> anyhow::Result<()> {
+    check_id(&r.id)?;
+    g.state()?
+        .get(&r.id)
+        .context("cannot resume a swap this state file did not create")?;
+    let mut c = rpc::public(&g.relayer_url)
+        .await
+        .context("failed to reach the relayer")?;
+    follow(g, &mut c, &r.id, &r.follow).await
+}
+
+/// One progress line: a JSON object with `type` on one line, or text.
+fn progress(json: bool, kind: &str, mut value: serde_json::Value, text: impl FnOnce() -> String) {
+    if json {
+        if let Some(o) = value.as_object_mut() {
+            o.insert("type".to_owned(), json!(kind));
+        }
+        println!("{value}");
+    } else {
+        println!("{}", text());
+    }
+}
+
+type Public =
+    crosslock_proto::public::v1::swap_service_client::SwapServiceClient<tonic::transport::Channel>;
+
+/// The gate, with the Bitcoin tip from the maker's Electrum when the destination is Bitcoin.
+fn gate_check(g: &Global, s: &Swap) -> anyhow::Result<()> {
     let network = g.network()?;
+    let tip = if s.direction == Direction::EthToBtc as i32 {
+        Some(btc::tip(&btc::electrum(g)?)?)
+    } else {
+        None
+    };
+    gate::check(s, network, UnixTime(now()), tip)?;
+    Ok(())
+}
+
+/// Stream the swap's updates and print each; fund the source lock once the swap is matched;
+/// at `DstLocked`, reveal with `--auto-reveal` (following on to the end), or stop and say so.
+async fn follow(g: &Global, c: &mut Public, id: &str, opts: &FollowArgs) -> anyhow::Result<()> {
     let mut stream = c
         .watch_swap(WatchSwapRequest {
             swap_id: id.to_owned(),
@@ -346,34 +486,74 @@ async fn follow(
         .await
         .map_err(|e| status_err("watch refused", &e))?
         .into_inner();
-    let mut shown_funding = false;
+    let mut funded = false;
     let mut last = None;
     while let Some(u) = stream.next().await {
         let u = u.map_err(|e| status_err("watch ended", &e))?;
         let Some(s) = u.swap else { continue };
-        eprintln!(
-            "[{}] {} {}",
-            render::state(s.state),
-            s.version,
-            if u.event.is_empty() { "" } else { &u.event }
+        progress(
+            g.json,
+            "update",
+            json!({
+                "swap_id": s.swap_id,
+                "version": s.version,
+                "state": render::state(s.state),
+                "event": u.event,
+                "swap": render::swap_json(&s),
+            }),
+            || {
+                format!(
+                    "[{}] v{}{}",
+                    render::state(s.state),
+                    s.version,
+                    if u.event.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", u.event)
+                    }
+                )
+            },
         );
-        if !shown_funding
-            && s.direction == Direction::BtcToEth as i32
-            && let Some(b) = s.bitcoin.as_ref().filter(|b| !b.address.is_empty())
-        {
-            eprintln!("fund: send exactly {} sat to {}", b.amount, b.address);
-            shown_funding = true;
+        let state = SwapState::try_from(s.state).unwrap_or(SwapState::Unspecified);
+        if state == SwapState::Matched && !funded {
+            if opts.no_fund {
+                progress(g.json, "fund_needed", json!({"swap_id": id}), || {
+                    format!("matched: fund it with `swapctl fund {id}`")
+                });
+            } else {
+                let f = funding::fund(g, &s).await?;
+                progress(g.json, "funded", f.json(id), || f.text());
+            }
+            funded = true;
         }
-        if s.state == SwapState::DstLocked as i32 && !s.secret_known {
-            match gate::check(&s, network, UnixTime(now()), None) {
+        if state == SwapState::DstLocked && !s.secret_known {
+            if !opts.auto_reveal {
+                progress(g.json, "reveal_needed", json!({"swap_id": id}), || {
+                    format!("both locks are final: reveal with `swapctl reveal {id}`")
+                });
+                return Ok(());
+            }
+            match gate_check(g, &s) {
                 Ok(()) => {
                     let r = reveal_now(g, c, id, &s).await?;
-                    eprintln!(
-                        "revealed: the relayer has the secret ({})",
-                        render::state(r.state)
+                    progress(
+                        g.json,
+                        "revealed",
+                        json!({"swap_id": id, "state": render::state(r.state)}),
+                        || {
+                            format!(
+                                "revealed: the relayer has the secret ({})",
+                                render::state(r.state)
+                            )
+                        },
                     );
                 }
-                Err(e) => eprintln!("not revealing: {e}"),
+                Err(e) => progress(
+                    g.json,
+                    "not_revealing",
+                    json!({"swap_id": id, "reason": e.to_string()}),
+                    || format!("not revealing: {e}"),
+                ),
             }
         }
         let done = render::is_terminal(s.state);
@@ -382,21 +562,17 @@ async fn follow(
             break;
         }
     }
-    if let Some(s) = last {
-        emit(g.json, render::swap_json(&s), || render::swap_text(&s));
+    if let Some(s) = last
+        && !g.json
+    {
+        print!("{}", render::swap_text(&s));
     }
     Ok(())
 }
 
-async fn reveal_now(
-    g: &Global,
-    c: &mut crosslock_proto::public::v1::swap_service_client::SwapServiceClient<
-        tonic::transport::Channel,
-    >,
-    id: &str,
-    swap: &Swap,
-) -> anyhow::Result<Swap> {
+async fn reveal_now(g: &Global, c: &mut Public, id: &str, swap: &Swap) -> anyhow::Result<Swap> {
     let state = g.state()?;
+    let network = g.network()?;
     let e = state
         .get(id)
         .context("the state file has no secret for this swap")?;
@@ -404,16 +580,27 @@ async fn reveal_now(
     if hex::encode(Sha256::digest(&secret)) != hex::encode(&swap.hashlock) {
         anyhow::bail!("the stored secret does not open this swap's hashlock; not revealing");
     }
-    if swap.direction == Direction::EthToBtc as i32 {
-        anyhow::bail!(
-            "eth-to-btc reveals need the signed claim ladder of the BTC HTLC, which this swapctl does not build yet"
-        );
-    }
+    check::dst_pays_us(swap, &e, network).map_err(|r| anyhow::anyhow!("not revealing: {r}"))?;
+    let signed_claims = if swap.direction == Direction::EthToBtc as i32 {
+        // The maker's claim of the resolver's HTLC, at several fee rates, signed before the
+        // secret leaves: the relayer broadcasts it and bumps it while the maker is offline.
+        let t = check::src_terms(swap, &e, network)?;
+        let (params, amount) = check::htlc(swap, &t, network)?;
+        let outpoint = swap
+            .bitcoin
+            .as_ref()
+            .map(|b| b.outpoint.clone())
+            .filter(|o| !o.is_empty())
+            .context("the resolver's HTLC funding is not in the record yet")?;
+        btc::claim_ladder(g, &state, &e, &params, &outpoint, amount)?
+    } else {
+        Vec::new()
+    };
     let r = c
         .reveal_secret(RevealSecretRequest {
             swap_id: id.to_owned(),
             secret,
-            signed_claims: Vec::new(),
+            signed_claims,
         })
         .await
         .map_err(|e| status_err("reveal refused", &e))?
@@ -433,19 +620,16 @@ async fn reveal_now(
 
 pub(crate) async fn reveal(g: &Global, a: RevealArgs) -> anyhow::Result<()> {
     check_id(&a.id)?;
-    let network = g.network()?;
+    g.network()?;
     g.state()?
         .get(&a.id)
         .context("cannot reveal a swap this state file did not create")?;
     let (mut c, s) = fetch(g, &a.id).await?;
-    gate::check(&s, network, UnixTime(now()), None)?;
+    gate_check(g, &s)?;
     let r = reveal_now(g, &mut c, &a.id, &s).await?;
     emit(g.json, render::swap_json(&r), || render::swap_text(&r));
     Ok(())
 }
-
-type Public =
-    crosslock_proto::public::v1::swap_service_client::SwapServiceClient<tonic::transport::Channel>;
 
 /// The relayer's record of swap `id`, and the connection it came over.
 async fn fetch(g: &Global, id: &str) -> anyhow::Result<(Public, Swap)> {
@@ -473,6 +657,27 @@ pub(crate) async fn fund(g: &Global, a: IdArgs) -> anyhow::Result<()> {
         None => funding::fund(g, &fetch(g, &a.id).await?.1).await?,
     };
     emit(g.json, f.json(&a.id), || format!("{}\n", f.text()));
+    Ok(())
+}
+
+/// `refund <id>`: take the maker's source lock back once its timeout is reached.
+pub(crate) async fn refund(g: &Global, a: IdArgs) -> anyhow::Result<()> {
+    check_id(&a.id)?;
+    let e = g
+        .state()?
+        .get(&a.id)
+        .context("cannot refund a swap this state file did not create")?;
+    // The recorded funding is enough: a refund must not depend on the relayer being up.
+    let record = if e.funding.is_none() {
+        let (_, s) = fetch(g, &a.id)
+            .await
+            .context("no funding is recorded, so the swap's terms must come from the relayer")?;
+        Some(s)
+    } else {
+        None
+    };
+    let r = funding::refund(g, &a.id, record.as_ref()).await?;
+    emit(g.json, r.json(&a.id), || r.text());
     Ok(())
 }
 
@@ -532,6 +737,7 @@ pub(crate) async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<()> {
             "hashlock": e.hashlock,
             "revealed": e.revealed,
             "funding": funding_json(e),
+            "refunds": e.refunds.len(),
             "created_at": e.created_at,
             "relayer": s.as_ref().map(render::swap_json),
         })).collect::<Vec<_>>(),

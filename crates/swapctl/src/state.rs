@@ -14,8 +14,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-/// Bumped when the file's layout changes. Version 2 added the funding records and the Ethereum
-/// outbox; a version-1 file is read as one with none of them. A newer file is refused
+/// Bumped when the file's layout changes. Version 2 added the funding and refund records and the
+/// Ethereum outbox; a version-1 file is read as one with none of them. A newer file is refused
 /// rather than misread (an older swapctl rewriting it would drop the funding records, and a
 /// rerun could then fund twice).
 const FORMAT_VERSION: u32 = 2;
@@ -116,6 +116,9 @@ pub(crate) struct Entry {
     /// The maker's source lock, recorded before it is broadcast (persist, then act).
     #[serde(default)]
     pub funding: Option<Funding>,
+    /// Refunds of the source lock, each recorded before it is broadcast.
+    #[serde(default)]
+    pub refunds: Vec<Refund>,
 }
 
 /// The maker's source lock as checked and signed, written before any broadcast, so a rerun
@@ -153,6 +156,29 @@ pub(crate) enum Funding {
         params: crosslock_eth::SwapParams,
         /// The escrow's id of the lock, 0x hex.
         escrow_id: String,
+    },
+}
+
+/// A refund of the maker's source lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "chain", rename_all = "snake_case")]
+pub(crate) enum Refund {
+    /// One HTLC output refunded to the maker's wallet.
+    Bitcoin {
+        /// The HTLC output spent, `txid:vout`.
+        outpoint: String,
+        /// The signed refund, consensus hex.
+        tx: String,
+        /// Its txid.
+        txid: String,
+        /// Satoshis in the HTLC output.
+        #[serde(default)]
+        amount: u64,
+    },
+    /// The escrow's `refund`; the signed transaction is in the outbox under `refund:<swap id>`.
+    Ethereum {
+        /// The outbox key.
+        key: String,
     },
 }
 
@@ -396,6 +422,7 @@ mod tests {
             dst_amount: None,
             token: None,
             funding: None,
+            refunds: Vec::new(),
         }
     }
 
@@ -435,7 +462,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = StateFile::new(dir.path().join("state.json"));
         let mut v1 = serde_json::to_value(entry("k-0123456789abcdef")).unwrap();
-        for k in ["src_amount", "dst_amount", "token", "funding"] {
+        for k in ["src_amount", "dst_amount", "token", "funding", "refunds"] {
             v1.as_object_mut().unwrap().remove(k);
         }
         let body = serde_json::json!({"version": 1, "swaps": [v1]});

@@ -220,6 +220,22 @@ impl Relayer {
             .expect("resolver accepts")
     }
 
+    /// [`Relayer::accept`] once the relayer knows both chain heads (from its own adapters,
+    /// which take a moment after start).
+    pub async fn accept_when_ready(&self, id: &str, resolver_eth: &str) -> pb::Swap {
+        let end = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.try_accept(id, resolver_eth).await {
+                Ok(s) => return s,
+                Err(e) => assert!(
+                    std::time::Instant::now() < end,
+                    "the relayer never matched: {e}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// [`Relayer::accept`], or the relayer's refusal.
     pub async fn try_accept(
         &self,
@@ -323,6 +339,22 @@ async fn rpc(url: &str) -> Option<()> {
     .await
     .ok()
     .map(|_| ())
+}
+
+/// Anvil with the escrow, the regtest chain, and a relayer watching both through its own
+/// adapters.
+pub async fn watched_chains() -> (Anvil, Address, TestChain, Relayer) {
+    let anvil = Anvil::start().await;
+    let escrow = anvil.deploy_escrow().await;
+    let chain = chain().await;
+    let relayer = Relayer::start(RelayerOpts {
+        escrow: Some(escrow.to_checksum(None)),
+        electrum_url: Some(chain.electrum_url.clone()),
+        eth_rpc_url: Some(anvil.url.clone()),
+        ..RelayerOpts::default()
+    })
+    .await;
+    (anvil, escrow, chain, relayer)
 }
 
 // ---------------------------------------------------------------- the maker's swapctl
@@ -466,6 +498,18 @@ impl Running {
             lines: rx,
             seen: Vec::new(),
         }
+    }
+
+    /// The id of the swap a `swap ... --json` submitted: its first line, the `Created` record.
+    pub async fn swap_id(&mut self) -> String {
+        let line = self.until("the first update", |_| true).await;
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            (&v["type"], &v["state"]),
+            (&"update".into(), &"Created".into()),
+            "{v}"
+        );
+        v["swap_id"].as_str().unwrap().to_owned()
     }
 
     /// Reads lines until one matches (returned), failing after 30 s or at the end of output.
