@@ -13,7 +13,7 @@ use std::pin::Pin;
 use crosslock_core::chain::Chain;
 use crosslock_core::order::{MatchParams, Terms};
 use crosslock_core::secret::SwapId;
-use crosslock_core::swap::{Event, SwapState};
+use crosslock_core::swap::{Event, OperatorCommand, SwapState};
 use crosslock_core::time::{BtcHeight, UnixTime};
 use crosslock_proto::public::v1 as pb;
 use crosslock_proto::resolver::v1 as rpb;
@@ -48,6 +48,25 @@ impl Resolvers {
     /// A new service.
     pub fn new(ctx: Ctx) -> Resolvers {
         Resolvers { ctx }
+    }
+
+    /// Puts a decline in the timeline of a swap still waiting for a resolver, so an operator
+    /// sees why it found none. Best effort: the answer to the resolver does not depend on it.
+    async fn record_decline(&self, id: SwapId, resolver: &str, reason: &str) {
+        let store = &self.ctx.engine.store;
+        match store.load(id).await {
+            Ok(l) if l.swap.state == SwapState::Created => {}
+            _ => return,
+        }
+        let note = format!("declined by resolver {resolver}: {reason}");
+        let mut input = Input::new(
+            Event::Operator(OperatorCommand::Annotate { note }),
+            format!("resolver:{resolver}"),
+        );
+        input.clock = store.clock().await.ok();
+        if let Err(e) = self.ctx.engine.apply(id, &input).await {
+            warn!(swap_id = %id, error = %e, "could not record the decline");
+        }
     }
 }
 
@@ -273,8 +292,13 @@ impl ResolverService for Resolvers {
                 ));
             }
             info!(resolver = %me, swap_id = %r.swap_id, reason = %r.decline_reason, "order declined");
-            metrics::counter!("crosslock_order_declines_total", "reason" => "declined")
-                .increment(1);
+            metrics::counter!(
+                "crosslock_order_declines_total",
+                "resolver" => me.clone(),
+                "reason" => r.decline_reason.clone()
+            )
+            .increment(1);
+            self.record_decline(id, &me, &r.decline_reason).await;
             return Ok(Response::new(rpb::AcceptOrderResponse { swap: None }));
         }
         let btc_key = parse_pubkey("resolver_btc_pubkey", &r.resolver_btc_pubkey)?;
