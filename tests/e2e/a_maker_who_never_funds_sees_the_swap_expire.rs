@@ -11,7 +11,10 @@ use crate::{MAKER_ETH, scenario, swap_id};
 async fn a_maker_who_never_funds_sees_the_swap_expire() {
     scenario(
         "never funds",
-        Options::default(),
+        Options {
+            quote_ttl_secs: 20,
+            ..Options::default()
+        },
         async |s: &mut crosslock_e2e::Stack| {
             let out = s.swapctl_ok(
                 "maker",
@@ -28,7 +31,7 @@ async fn a_maker_who_never_funds_sees_the_swap_expire() {
                 ],
             )?;
             let id = swap_id(&out)?;
-            let v = s.wait_state("maker", &id, "Expired", Duration::from_secs(120))?;
+            let v = s.wait_state("maker", &id, "Expired", Duration::from_secs(60))?;
             anyhow::ensure!(
                 v["bitcoin"]["outpoint"]
                     .as_str()

@@ -42,21 +42,18 @@ where
     r.expect("the scenario holds");
 }
 
-/// Gives the maker's wallet one mature coinbase (50 BTC) and returns its address.
+/// The maker's wallet address (the stack gave it one mature coinbase before starting).
 pub(crate) fn fund_maker_btc(s: &Stack, maker: &str) -> anyhow::Result<String> {
-    let addr = s.swapctl_ok(maker, &["wallet", "address"])?;
-    let addr = addr
-        .split_whitespace()
-        .find(|w| w.starts_with("bcrt1"))
-        .ok_or_else(|| anyhow::anyhow!("no address in {addr:?}"))?
-        .to_owned();
-    s.mine_to(&addr, 101)?;
-    Ok(addr)
+    let out = s.swapctl_ok(maker, &["--json", "wallet", "address"])?;
+    let v: Value = serde_json::from_str(out.trim())?;
+    Ok(v["address"].as_str().unwrap_or_default().to_owned())
 }
 
 /// The swap id in `swapctl --json swap ...` output (the first line that names one).
 pub(crate) fn swap_id(out: &str) -> anyhow::Result<String> {
-    for line in out.lines() {
+    // `--no-wait` prints one JSON document; following prints JSON lines.
+    let whole = std::iter::once(out.trim());
+    for line in whole.chain(out.lines()) {
         if let Ok(v) = serde_json::from_str::<Value>(line) {
             for k in [&v["swap_id"], &v["swap"]["swap_id"], &v["data"]["swap_id"]] {
                 if let Some(id) = k.as_str() {

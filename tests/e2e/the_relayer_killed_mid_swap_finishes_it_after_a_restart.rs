@@ -28,6 +28,7 @@ async fn the_relayer_killed_mid_swap_finishes_it_after_a_restart() {
                 ],
             )?;
             let id = swap_id(&out)?;
+            s.wait_state("maker", &id, "Matched", SWAP_TIMEOUT)?;
             s.swapctl_ok("maker", &["fund", &id])?;
             wait_for("the src lock to be seen", Duration::from_secs(60), || {
                 let v = s.status("maker", &id).ok()?;

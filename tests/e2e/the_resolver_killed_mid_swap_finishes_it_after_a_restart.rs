@@ -29,6 +29,7 @@ async fn the_resolver_killed_mid_swap_finishes_it_after_a_restart() {
             )?;
             let id = swap_id(&out)?;
             // Fund, then kill the resolver as soon as the relayer has seen the BTC lock.
+            s.wait_state("maker", &id, "Matched", SWAP_TIMEOUT)?;
             s.swapctl_ok("maker", &["fund", &id])?;
             wait_for("the src lock to be seen", Duration::from_secs(60), || {
                 let v = s.status("maker", &id).ok()?;

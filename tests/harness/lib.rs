@@ -145,13 +145,18 @@ impl Drop for Proc {
 pub struct Options {
     /// Seconds between regtest blocks mined by the chain itself (0: only when asked).
     pub btc_block_secs: u64,
+    /// How long the relayer's quotes bind: the maker must fund before then.
+    pub quote_ttl_secs: u64,
 }
 
 impl Default for Options {
     /// Three-second blocks: Bitcoin timelocks count blocks, so a faster chain would eat a swap's
     /// windows (tens of blocks of slack at match) before its steps are done.
     fn default() -> Self {
-        Options { btc_block_secs: 3 }
+        Options {
+            btc_block_secs: 3,
+            quote_ttl_secs: 600,
+        }
     }
 }
 
@@ -368,6 +373,28 @@ impl Stack {
         )
         .await?;
 
+        // The maker's wallet ("maker" in the scenarios) gets one mature coinbase now, before the
+        // daemons start, so no scenario mines a burst of blocks under a running relayer.
+        let maker_addr = {
+            let out = Command::new(bin("swapctl")?)
+                .args(["--json", "wallet", "address"])
+                .env("SWAPCTL_STATE_FILE", d.join("maker.json"))
+                .env("SWAPCTL_NETWORK", "regtest")
+                .output()?;
+            let v: Value = serde_json::from_slice(&out.stdout).with_context(|| {
+                format!(
+                    "swapctl wallet address: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })?;
+            v["address"]
+                .as_str()
+                .context("no maker address")?
+                .to_owned()
+        };
+        btc.call("generatetoaddress", &[json!(101), json!(maker_addr)])
+            .map_err(|e| anyhow!("mining to the maker: {e}"))?;
+
         let pki = pki()?;
         let ports = Ports {
             public: free_port()?,
@@ -416,7 +443,7 @@ name = "e2e-operator"
 token = "{token}"
 
 [quote]
-ttl_secs = 30
+ttl_secs = {ttl}
 token_units_per_btc = {{ "{token_addr}" = "50000000000000000000000" }}
 
 [chains]
@@ -439,6 +466,7 @@ btc_poll_ms = 300
                 fp = pki.resolver_sha256,
                 token = token_text.trim(),
                 token_addr = token.to_lowercase(),
+                ttl = opts.quote_ttl_secs,
             ),
         )?;
         write(
@@ -581,6 +609,10 @@ spread_bps = 40
     pub fn swapctl(&self, maker: &str, args: &[&str]) -> Result<Output> {
         let d = self.dir.path();
         let eth_key = write(d, &format!("{maker}-eth-key"), ANVIL_KEY1)?;
+        std::fs::set_permissions(
+            &eth_key,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )?;
         Ok(Command::new(bin("swapctl")?)
             .args(args)
             .env(
@@ -630,7 +662,7 @@ spread_bps = 40
         state: &str,
         timeout: Duration,
     ) -> Result<Value> {
-        let mut last = String::new();
+        let mut last = Value::Null;
         wait_for(&format!("swap {swap} to reach {state}"), timeout, || {
             let v = self.status(maker, swap).ok()?;
             let v = if v["state"].is_string() {
@@ -638,10 +670,10 @@ spread_bps = 40
             } else {
                 v["swap"].clone()
             };
-            last = v["state"].as_str().unwrap_or_default().to_owned();
-            (last == state).then_some(v)
+            last = v.clone();
+            (v["state"] == state).then_some(v)
         })
-        .with_context(|| format!("last state {last}"))
+        .with_context(|| format!("last record {last}"))
     }
 
     /// Mines `n` regtest blocks paying `address`.
