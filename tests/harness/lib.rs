@@ -724,6 +724,21 @@ spread_bps = 40
         })
     }
 
+    /// The relayer's Prometheus page.
+    pub fn relayer_metrics(&self) -> Result<String> {
+        use std::io::Read as _;
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", self.ports.relayer_metrics))?;
+        c.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+        let mut out = String::new();
+        c.read_to_string(&mut out)?;
+        Ok(out)
+    }
+
+    /// Stops the resolver for good (SIGKILL).
+    pub fn kill_resolver(&mut self) {
+        self.resolver.kill();
+    }
+
     /// Mines `n` regtest blocks to an address nobody here owns.
     pub fn mine(&self, n: u32) -> Result<()> {
         let op_true = bitcoin::ScriptBuf::from(vec![0x51]);
