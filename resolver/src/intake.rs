@@ -221,6 +221,26 @@ impl<P: Provider + Clone> Intake<P> {
             book.inventory
                 .insert("btc".into(), u128::from(btc.wallet.balance().confirmed.0));
         }
+        // Tokens we quote as a destination: our balance of each (the standard `balanceOf`).
+        if let Some(eth) = &r.exec.eth {
+            for pair in &self.policy.pairs {
+                let Ok(token) = pair.dst.parse::<alloy::primitives::Address>() else {
+                    continue;
+                };
+                if book.inventory.contains_key(&pair.dst) {
+                    continue;
+                }
+                match crosslock_eth::lock::token_balance(&eth.provider, token, eth.sender.address())
+                    .await
+                {
+                    Ok(b) => {
+                        book.inventory
+                            .insert(pair.dst.clone(), u128::try_from(b).unwrap_or(u128::MAX));
+                    }
+                    Err(e) => warn!(token = %pair.dst, error = %e, "token balance unknown"),
+                }
+            }
+        }
         for t in self.terms.values() {
             let amount = match &t.dst {
                 LockTerms::Btc(h) => crosslock_core::amount::Amount::Btc(h.amount),

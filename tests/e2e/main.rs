@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
+mod a_maker_sells_btc_for_erc20_tokens_and_both_claims_land;
 mod a_maker_sells_btc_for_eth_and_both_claims_land;
 mod a_maker_sells_erc20_tokens_for_btc_and_both_claims_land;
 mod a_maker_sells_eth_for_btc_and_both_claims_land;

@@ -372,6 +372,8 @@ impl Stack {
             json!([resolver_eth, "0x3635c9adc5dea00000"]),
         )
         .await?;
+        // And a million test tokens, for BTC -> ERC-20 swaps.
+        mint(&eth_url, &token, &resolver_eth, 1_000_000 * 10u128.pow(18)).await?;
 
         // The maker's wallet ("maker" in the scenarios) gets one mature coinbase now, before the
         // daemons start, so no scenario mines a burst of blocks under a running relayer.
@@ -520,6 +522,14 @@ dst = "btc"
 min_src = "1000000000000000"
 max_src = "20000000000000000000"
 price_e18 = "5000000"
+spread_bps = 40
+
+[[policy.pairs]]
+src = "btc"
+dst = "{token_addr}"
+min_src = "10000"
+max_src = "100000000"
+price_e18 = "500000000000000000000000000000000"
 spread_bps = 40
 
 [[policy.pairs]]
@@ -700,28 +710,26 @@ spread_bps = 40
         Ok(u128::from_str_radix(h.trim_start_matches("0x"), 16)?)
     }
 
-    /// Mints `amount` units of the test ERC-20 to `to` (its `mint` is open to anyone).
-    pub async fn mint_tokens(&self, to: &str, amount: u128) -> Result<()> {
-        let to = to.trim_start_matches("0x").to_lowercase();
-        let data = format!("0x40c10f19{to:0>64}{amount:064x}");
-        let hash = eth_rpc(
+    /// Units of the test ERC-20 held by `who`.
+    pub async fn token_balance(&self, who: &str) -> Result<u128> {
+        let who = who.trim_start_matches("0x").to_lowercase();
+        let v = eth_rpc(
             &self.eth_url,
-            "eth_sendTransaction",
-            json!([{"from": to_checked(&to), "to": self.token, "data": data}]),
+            "eth_call",
+            json!([{"to": self.token, "data": format!("0x70a08231{who:0>64}")}, "latest"]),
         )
         .await?;
-        wait_for("the mint to be mined", Duration::from_secs(30), || {
-            let rt = tokio::runtime::Handle::current();
-            let r = tokio::task::block_in_place(|| {
-                rt.block_on(eth_rpc(
-                    &self.eth_url,
-                    "eth_getTransactionReceipt",
-                    json!([hash]),
-                ))
-            })
-            .ok()?;
-            (!r.is_null()).then_some(())
-        })
+        let h = v.as_str().context("balanceOf is not a string")?;
+        Ok(u128::from_str_radix(
+            h.trim_start_matches("0x").trim_start_matches('0').max("0"),
+            16,
+        )
+        .unwrap_or(0))
+    }
+
+    /// Mints `amount` units of the test ERC-20 to `to` (its `mint` is open to anyone).
+    pub async fn mint_tokens(&self, to: &str, amount: u128) -> Result<()> {
+        mint(&self.eth_url, &self.token, to, amount).await
     }
 
     /// The relayer's Prometheus page.
@@ -807,8 +815,40 @@ fn start_resolver(d: &Path, db_url: &str) -> Result<Proc> {
     Proc::spawn("resolver", cmd, d.join("resolver.log"))
 }
 
-fn to_checked(hex40: &str) -> String {
-    format!("0x{hex40}")
+/// Mints test tokens (anyone may) from `to`'s own unlocked anvil account, and waits for it.
+async fn mint(eth_url: &str, token: &str, to: &str, amount: u128) -> Result<()> {
+    let who = to.trim_start_matches("0x").to_lowercase();
+    let data = format!("0x40c10f19{who:0>64}{amount:064x}");
+    let from = if anvil_account(to) {
+        to.to_owned()
+    } else {
+        ANVIL_ADDR0.to_owned()
+    };
+    let hash = eth_rpc(
+        eth_url,
+        "eth_sendTransaction",
+        json!([{"from": from, "to": token, "data": data}]),
+    )
+    .await?;
+    let start = Instant::now();
+    loop {
+        let r = eth_rpc(eth_url, "eth_getTransactionReceipt", json!([hash.clone()])).await?;
+        if !r.is_null() {
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            bail!("the mint was not mined");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// anvil's account 0, unlocked: sends the mints for addresses anvil does not hold keys for.
+const ANVIL_ADDR0: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+
+fn anvil_account(a: &str) -> bool {
+    a.eq_ignore_ascii_case("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
+        || a.eq_ignore_ascii_case(ANVIL_ADDR0)
 }
 
 /// One JSON-RPC call to anvil.

@@ -46,3 +46,21 @@ pub fn approve(token: Address, spender: Address, amount: U256) -> TxIntent {
         .into(),
     }
 }
+
+/// What `who` holds of the ERC-20 at `token` (the standard `balanceOf`), for inventory checks.
+pub async fn token_balance<P: alloy::providers::Provider>(
+    provider: &P,
+    token: Address,
+    who: Address,
+) -> Result<U256, String> {
+    let call = TestToken::balanceOfCall { account: who };
+    let out = provider
+        .call(
+            alloy::rpc::types::TransactionRequest::default()
+                .to(token)
+                .input(call.abi_encode().into()),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    TestToken::balanceOfCall::abi_decode_returns(&out).map_err(|e| e.to_string())
+}
