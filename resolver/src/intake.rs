@@ -152,6 +152,36 @@ impl<P: Provider + Clone> Intake<P> {
         None
     }
 
+    /// [`Resolver::ingest_batch`], with the same bookkeeping as [`Intake::record`].
+    /// Returns `false` when the events could not be recorded (Postgres), so the caller keeps
+    /// them and does not move the escrow cursor past them.
+    async fn record_batch(&mut self, r: &mut Resolver<P>, id: SwapId, events: &[Event]) -> bool {
+        let swap = match r.ingest_batch(id, events).await {
+            Ok(s) => s,
+            Err(ExecError::Db(e)) => {
+                warn!(swap_id = %id, error = %e, "could not record the chain's events; kept for the next look");
+                return false;
+            }
+            Err(e) => {
+                warn!(swap_id = %id, error = %e, "action failed after recording; due again");
+                db::load_swap(&r.exec.pool, id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|l| l.swap)
+            }
+        };
+        if let Some(swap) = swap
+            && swap.state.is_terminal()
+            && let Some(t) = self.terms.remove(&id)
+        {
+            self.chains.untrack(id, &t);
+            self.ticked.remove(&id);
+            info!(swap_id = %id, state = ?swap.state, "swap finished");
+        }
+        true
+    }
+
     /// Brings swap `id`'s clock up to the chains' before anything else reaches it.
     async fn catch_up(&mut self, r: &mut Resolver<P>, id: SwapId, clock: Clock) {
         if self.ticked.get(&id) == Some(&clock) {
@@ -353,9 +383,22 @@ impl<P: Provider + Clone> Intake<P> {
         let mut events = std::mem::take(&mut self.backlog);
         events.append(&mut found.events);
         if let Some(clock) = self.chains.clock() {
-            for (id, ev) in &events {
-                self.catch_up(r, *id, clock).await;
-                self.record(r, *id, ev).await;
+            // Per swap, in chain order; each swap's events of this look are judged together.
+            let mut order: Vec<SwapId> = Vec::new();
+            let mut per: HashMap<SwapId, Vec<Event>> = HashMap::new();
+            for (id, ev) in events {
+                if !per.contains_key(&id) {
+                    order.push(id);
+                }
+                per.entry(id).or_default().push(ev);
+            }
+            let mut kept = Vec::new();
+            for id in order {
+                self.catch_up(r, id, clock).await;
+                let evs = seen_together(per.remove(&id).unwrap_or_default());
+                if !self.record_batch(r, id, &evs).await {
+                    kept.extend(evs.into_iter().map(|e| (id, e)));
+                }
             }
             let due = self
                 .last_sweep
@@ -367,8 +410,13 @@ impl<P: Provider + Clone> Intake<P> {
                     self.catch_up(r, id, clock).await;
                 }
             }
-            if let Err(e) = self.chains.commit(found).await {
-                warn!(error = %e, "escrow cursor not saved; the events come again");
+            if kept.is_empty() {
+                if let Err(e) = self.chains.commit(found).await {
+                    warn!(error = %e, "escrow cursor not saved; the events come again");
+                }
+            } else {
+                // The escrow's events come again from the uncommitted cursor; Bitcoin's do not.
+                self.backlog = kept;
             }
         } else {
             // Not both chains read yet: keep what came, record it once they are.
@@ -384,8 +432,86 @@ impl<P: Provider + Clone> Intake<P> {
     }
 }
 
+/// Locks of one leg that one look at a chain found together (two payments to the HTLC in one
+/// block) are all recorded as seen, not final, before any of them is recorded final: the core
+/// then sees a double funding before it could make the dst lock due against the first one.
+fn seen_together(events: Vec<Event>) -> Vec<Event> {
+    use crosslock_core::finality::{Depth, EthDepth};
+    use crosslock_core::swap::Side;
+    let locks = |side: Side| {
+        let mut ids: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::LockSeen { side: s, lock, .. } if *s == side => Some(*lock),
+                _ => None,
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids.len()
+    };
+    if locks(Side::Src) < 2 && locks(Side::Dst) < 2 {
+        return events;
+    }
+    let mut out: Vec<Event> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::LockSeen {
+                side,
+                lock,
+                amount,
+                depth,
+                seen_at,
+            } => Some(Event::LockSeen {
+                side: *side,
+                lock: *lock,
+                amount: *amount,
+                depth: match depth {
+                    Depth::Btc(_) => Depth::Btc(0),
+                    Depth::Eth(_) => Depth::Eth(EthDepth::Included),
+                },
+                seen_at: *seen_at,
+            }),
+            _ => None,
+        })
+        .collect();
+    out.extend(events);
+    out
+}
+
 fn track<P: Provider + Clone>(chains: &mut Chains<P>, id: SwapId, t: &Terms) {
     if let Err(e) = chains.track(id, t) {
         warn!(swap_id = %id, error = %e, "cannot follow this swap's locks");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crosslock_core::amount::{Amount, Sats};
+    use crosslock_core::chain::LockId;
+    use crosslock_core::finality::Depth;
+    use crosslock_core::swap::Side;
+    use crosslock_core::time::UnixTime;
+
+    fn seen(vout: u32, depth: u32) -> Event {
+        Event::LockSeen {
+            side: Side::Src,
+            lock: LockId::BtcOutpoint {
+                txid: crosslock_core::chain::TxId([7; 32]),
+                vout,
+            },
+            amount: Amount::Btc(Sats(1_000)),
+            depth: Depth::Btc(depth),
+            seen_at: UnixTime(1),
+        }
+    }
+
+    #[test]
+    fn two_locks_found_together_are_both_recorded_as_seen_before_either_is_final() {
+        let one = vec![seen(0, 1)];
+        assert_eq!(seen_together(one.clone()), one);
+        let two = seen_together(vec![seen(0, 1), seen(1, 1)]);
+        assert_eq!(two, vec![seen(0, 0), seen(1, 0), seen(0, 1), seen(1, 1)]);
     }
 }

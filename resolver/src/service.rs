@@ -77,6 +77,38 @@ impl<P: Provider + Clone> Resolver<P> {
         Ok(t.swap)
     }
 
+    /// Appends `events` to the swap's log one by one (each its own transaction; an event the
+    /// core refuses is skipped), then carries out the actions they issued that are still due on
+    /// the final record. Events seen together (one block) are judged together: a lock made due
+    /// by the first and taken back by the next (a second payment to the same HTLC) is never
+    /// signed. Returns the final record, if any event committed.
+    pub async fn ingest_batch(
+        &mut self,
+        id: SwapId,
+        events: &[Event],
+    ) -> Result<Option<Swap>, ExecError> {
+        let mut last = None;
+        let mut issued = Vec::new();
+        for event in events {
+            match db::append(&self.exec.pool, id, event).await {
+                Ok(t) => {
+                    issued.extend(t.actions);
+                    last = Some(t.swap);
+                }
+                Err(DbError::Refused(e)) => {
+                    tracing::debug!(swap_id = %id, error = %e, "event refused by the core; nothing recorded");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let Some(swap) = last else { return Ok(None) };
+        let due = swap.due_actions();
+        let still: Vec<_> = issued.into_iter().filter(|a| due.contains(a)).collect();
+        info!(swap_id = %id, state = ?swap.state, actions = still.len(), events = events.len(), "events recorded");
+        self.exec.execute(id, &swap, &still).await?;
+        Ok(Some(swap))
+    }
+
     /// Re-broadcasts the outboxes and re-runs every due action (after a start or takeover).
     pub async fn resume(&mut self) -> Result<(), ExecError> {
         self.exec.resume().await

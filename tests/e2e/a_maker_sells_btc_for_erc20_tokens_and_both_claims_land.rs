@@ -3,7 +3,7 @@
 
 use crosslock_e2e::Options;
 
-use crate::{MAKER_ETH, SWAP_TIMEOUT, scenario, swap_id};
+use crate::{MAKER_ETH, SWAP_TIMEOUT, maker_swap, scenario};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_maker_sells_btc_for_erc20_tokens_and_both_claims_land() {
@@ -13,22 +13,12 @@ async fn a_maker_sells_btc_for_erc20_tokens_and_both_claims_land() {
         async |s: &mut crosslock_e2e::Stack| {
             let token = s.token.clone();
             let before = s.token_balance(MAKER_ETH).await?;
-            let out = s.swapctl_ok(
-                "maker",
-                &[
-                    "--json",
-                    "swap",
-                    "btc-to-eth",
-                    "--amount",
-                    "1000000",
-                    "--token",
-                    &token,
-                    "--eth-address",
-                    MAKER_ETH,
-                    "--auto-reveal",
-                ],
+            let id = maker_swap(
+                s,
+                "btc-to-eth",
+                "1000000",
+                &["--token", &token, "--auto-reveal"],
             )?;
-            let id = swap_id(&out)?;
             let done = s.wait_state("maker", &id, "Completed", SWAP_TIMEOUT)?;
             let want: u128 = done["dst_amount"]
                 .as_str()

@@ -4,7 +4,7 @@
 
 use crosslock_e2e::Options;
 
-use crate::{MAKER_ETH, SWAP_TIMEOUT, fund_maker_btc, scenario, swap_id};
+use crate::{MAKER_ETH, SWAP_TIMEOUT, maker_swap, scenario};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_maker_sells_btc_for_eth_and_both_claims_land() {
@@ -12,23 +12,9 @@ async fn a_maker_sells_btc_for_eth_and_both_claims_land() {
         "btc->eth",
         Options::default(),
         async |s: &mut crosslock_e2e::Stack| {
-            fund_maker_btc(s, "maker")?;
             let before = s.eth_balance(MAKER_ETH).await?;
             let t = std::time::Instant::now();
-            let out = s.swapctl_ok(
-                "maker",
-                &[
-                    "--json",
-                    "swap",
-                    "btc-to-eth",
-                    "--amount",
-                    "1000000",
-                    "--eth-address",
-                    MAKER_ETH,
-                    "--auto-reveal",
-                ],
-            )?;
-            let id = swap_id(&out)?;
+            let id = maker_swap(s, "btc-to-eth", "1000000", &["--auto-reveal"])?;
             let done = s.wait_state("maker", &id, "Completed", SWAP_TIMEOUT)?;
             eprintln!(
                 "btc->eth swap {id} completed in {:.1} s",

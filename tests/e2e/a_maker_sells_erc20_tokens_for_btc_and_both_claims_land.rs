@@ -3,7 +3,7 @@
 
 use crosslock_e2e::Options;
 
-use crate::{MAKER_ETH, SWAP_TIMEOUT, scenario, swap_id};
+use crate::{MAKER_ETH, SWAP_TIMEOUT, maker_swap, scenario};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_maker_sells_erc20_tokens_for_btc_and_both_claims_land() {
@@ -16,22 +16,12 @@ async fn a_maker_sells_erc20_tokens_for_btc_and_both_claims_land() {
             s.mint_tokens(MAKER_ETH, amount).await?;
             let token = s.token.clone();
             let t = std::time::Instant::now();
-            let out = s.swapctl_ok(
-                "maker",
-                &[
-                    "--json",
-                    "swap",
-                    "eth-to-btc",
-                    "--amount",
-                    &amount.to_string(),
-                    "--token",
-                    &token,
-                    "--eth-address",
-                    MAKER_ETH,
-                    "--auto-reveal",
-                ],
+            let id = maker_swap(
+                s,
+                "eth-to-btc",
+                &amount.to_string(),
+                &["--token", &token, "--auto-reveal"],
             )?;
-            let id = swap_id(&out)?;
             s.wait_state("maker", &id, "Completed", SWAP_TIMEOUT)?;
             eprintln!(
                 "erc20->btc swap {id} completed in {:.1} s",

@@ -4,7 +4,7 @@
 
 use crosslock_e2e::Options;
 
-use crate::{SWAP_TIMEOUT, scenario, swap_id};
+use crate::{SWAP_TIMEOUT, maker_swap, scenario};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_maker_sells_eth_for_btc_and_both_claims_land() {
@@ -13,20 +13,7 @@ async fn a_maker_sells_eth_for_btc_and_both_claims_land() {
         Options::default(),
         async |s: &mut crosslock_e2e::Stack| {
             let t = std::time::Instant::now();
-            let out = s.swapctl_ok(
-                "maker",
-                &[
-                    "--json",
-                    "swap",
-                    "eth-to-btc",
-                    "--amount",
-                    "50000000000000000",
-                    "--eth-address",
-                    crate::MAKER_ETH,
-                    "--auto-reveal",
-                ],
-            )?;
-            let id = swap_id(&out)?;
+            let id = maker_swap(s, "eth-to-btc", "50000000000000000", &["--auto-reveal"])?;
             s.wait_state("maker", &id, "Completed", SWAP_TIMEOUT)?;
             eprintln!(
                 "eth->btc swap {id} completed in {:.1} s",

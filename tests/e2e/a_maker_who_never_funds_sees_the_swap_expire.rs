@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crosslock_e2e::Options;
 
-use crate::{MAKER_ETH, scenario, swap_id};
+use crate::{maker_swap, scenario};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_maker_who_never_funds_sees_the_swap_expire() {
@@ -16,21 +16,7 @@ async fn a_maker_who_never_funds_sees_the_swap_expire() {
             ..Options::default()
         },
         async |s: &mut crosslock_e2e::Stack| {
-            let out = s.swapctl_ok(
-                "maker",
-                &[
-                    "--json",
-                    "swap",
-                    "btc-to-eth",
-                    "--amount",
-                    "1000000",
-                    "--eth-address",
-                    MAKER_ETH,
-                    "--no-fund",
-                    "--no-wait",
-                ],
-            )?;
-            let id = swap_id(&out)?;
+            let id = maker_swap(s, "btc-to-eth", "1000000", &["--no-fund", "--no-wait"])?;
             let v = s.wait_state("maker", &id, "Expired", Duration::from_secs(60))?;
             anyhow::ensure!(
                 v["bitcoin"]["outpoint"]

@@ -4,7 +4,7 @@
 
 use crosslock_e2e::Options;
 
-use crate::{MAKER_ETH, SWAP_TIMEOUT, fund_maker_btc, scenario, swap_id};
+use crate::{SWAP_TIMEOUT, maker_refunds_btc, maker_swap, scenario};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_maker_who_never_reveals_gets_the_btc_back_after_the_resolver_refunds_its_eth() {
@@ -12,20 +12,7 @@ async fn a_maker_who_never_reveals_gets_the_btc_back_after_the_resolver_refunds_
         "never reveals",
         Options::default(),
         async |s: &mut crosslock_e2e::Stack| {
-            fund_maker_btc(s, "maker")?;
-            let out = s.swapctl_ok(
-                "maker",
-                &[
-                    "--json",
-                    "swap",
-                    "btc-to-eth",
-                    "--amount",
-                    "1000000",
-                    "--eth-address",
-                    MAKER_ETH,
-                ],
-            )?;
-            let id = swap_id(&out)?;
+            let id = maker_swap(s, "btc-to-eth", "1000000", &[])?;
             let v = s.wait_state("maker", &id, "DstLocked", SWAP_TIMEOUT)?;
             // Too early for the maker's refund: refused, with the height to wait for.
             let early = s.swapctl("maker", &["refund", &id])?;
@@ -42,11 +29,7 @@ async fn a_maker_who_never_reveals_gets_the_btc_back_after_the_resolver_refunds_
             s.advance_eth(ahead).await?;
             s.wait_state("maker", &id, "DstRefunded", SWAP_TIMEOUT)?;
             // Then the BTC HTLC's height: the maker refunds.
-            let timeout = v["bitcoin"]["timeout_height"].as_u64().unwrap_or_default();
-            let h = s.btc_height()?;
-            s.mine(u32::try_from(timeout.saturating_sub(h) + 1)?)?;
-            s.swapctl_ok("maker", &["refund", &id])?;
-            s.wait_state("maker", &id, "Refunded", SWAP_TIMEOUT)?;
+            maker_refunds_btc(s, &id, &v)?;
             Ok(())
         },
     )

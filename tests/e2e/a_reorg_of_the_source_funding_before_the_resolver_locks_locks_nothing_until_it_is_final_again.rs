@@ -8,16 +8,7 @@ use std::time::Duration;
 use crosslock_e2e::{Options, wait_for};
 use serde_json::json;
 
-use crate::{MAKER_ETH, SWAP_TIMEOUT, scenario, swap_id};
-
-fn state(v: &serde_json::Value) -> String {
-    let v = if v["state"].is_string() {
-        v
-    } else {
-        &v["swap"]
-    };
-    v["state"].as_str().unwrap_or_default().to_owned()
-}
+use crate::{SWAP_TIMEOUT, matched_btc_to_eth, scenario, state};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reorg_of_the_source_funding_before_the_resolver_locks_locks_nothing_until_it_is_final_again()
@@ -29,21 +20,7 @@ async fn a_reorg_of_the_source_funding_before_the_resolver_locks_locks_nothing_u
             ..Options::default()
         },
         async |s: &mut crosslock_e2e::Stack| {
-            let out = s.swapctl_ok(
-                "maker",
-                &[
-                    "--json",
-                    "swap",
-                    "btc-to-eth",
-                    "--amount",
-                    "10000000",
-                    "--eth-address",
-                    MAKER_ETH,
-                    "--no-wait",
-                ],
-            )?;
-            let id = swap_id(&out)?;
-            s.wait_state("maker", &id, "Matched", SWAP_TIMEOUT)?;
+            let (id, _) = matched_btc_to_eth(s, "10000000")?;
             let funded = s.swapctl_ok("maker", &["--json", "fund", &id])?;
             let txid = funded
                 .split(|c: char| !c.is_ascii_hexdigit())

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crosslock_e2e::{Options, wait_for};
 
-use crate::{MAKER_ETH, scenario, swap_id};
+use crate::{maker_swap, scenario};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resolver_declines_an_order_over_its_limits_and_the_relayer_shows_why() {
@@ -15,20 +15,7 @@ async fn a_resolver_declines_an_order_over_its_limits_and_the_relayer_shows_why(
         Options::default(),
         async |s: &mut crosslock_e2e::Stack| {
             // 2 BTC: the resolver's policy takes at most 1 BTC per swap.
-            let out = s.swapctl_ok(
-                "maker",
-                &[
-                    "--json",
-                    "swap",
-                    "btc-to-eth",
-                    "--amount",
-                    "200000000",
-                    "--eth-address",
-                    MAKER_ETH,
-                    "--no-wait",
-                ],
-            )?;
-            let id = swap_id(&out)?;
+            let id = maker_swap(s, "btc-to-eth", "200000000", &["--no-wait"])?;
             wait_for(
                 "the decline in the timeline",
                 Duration::from_secs(30),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crosslock_e2e::{Options, wait_for};
 
-use crate::{MAKER_ETH, SWAP_TIMEOUT, scenario, swap_id};
+use crate::{SWAP_TIMEOUT, maker_refunds_btc, matched_btc_to_eth, scenario};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_force_refunds_a_swap_whose_resolver_never_locks() {
@@ -14,21 +14,7 @@ async fn an_operator_force_refunds_a_swap_whose_resolver_never_locks() {
         "resolver never locks",
         Options::default(),
         async |s: &mut crosslock_e2e::Stack| {
-            let out = s.swapctl_ok(
-                "maker",
-                &[
-                    "--json",
-                    "swap",
-                    "btc-to-eth",
-                    "--amount",
-                    "1000000",
-                    "--eth-address",
-                    MAKER_ETH,
-                    "--no-wait",
-                ],
-            )?;
-            let id = swap_id(&out)?;
-            let v = s.wait_state("maker", &id, "Matched", SWAP_TIMEOUT)?;
+            let (id, v) = matched_btc_to_eth(s, "1000000")?;
             s.kill_resolver();
             s.swapctl_ok("maker", &["fund", &id])?;
             s.wait_state("maker", &id, "SrcLocked", SWAP_TIMEOUT)?;
@@ -44,11 +30,7 @@ async fn an_operator_force_refunds_a_swap_whose_resolver_never_locks() {
                     t.contains("resolver gone").then_some(())
                 },
             )?;
-            let timeout = v["bitcoin"]["timeout_height"].as_u64().unwrap_or_default();
-            let h = s.btc_height()?;
-            s.mine(u32::try_from(timeout.saturating_sub(h) + 1)?)?;
-            s.swapctl_ok("maker", &["refund", &id])?;
-            s.wait_state("maker", &id, "Refunded", SWAP_TIMEOUT)?;
+            maker_refunds_btc(s, &id, &v)?;
             Ok(())
         },
     )

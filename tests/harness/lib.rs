@@ -187,6 +187,7 @@ pub struct Stack {
     pub resolver: Proc,
     ports: Ports,
     admin_token: PathBuf,
+    automine: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -294,6 +295,7 @@ impl Stack {
             tcp_up(eth_port).then_some(())
         })?;
 
+        let btc_external = std::env::var("E2E_BTC_RPC_URL").ok();
         let (btc_proc, btc, electrum_url) = match (
             std::env::var("E2E_BTC_RPC_URL"),
             std::env::var("E2E_ELECTRUM_URL"),
@@ -570,6 +572,7 @@ spread_bps = 40
             resolver,
             ports,
             admin_token,
+            automine: opts.btc_block_secs > 0 && btc_external.is_none(),
         };
         stack.wait_subscribed()?;
         Ok(stack)
@@ -730,6 +733,12 @@ spread_bps = 40
     /// Mints `amount` units of the test ERC-20 to `to` (its `mint` is open to anyone).
     pub async fn mint_tokens(&self, to: &str, amount: u128) -> Result<()> {
         mint(&self.eth_url, &self.token, to, amount).await
+    }
+
+    /// Whether the Bitcoin chain mines blocks by itself; when not, waiting on Bitcoin progress
+    /// means mining.
+    pub fn automines(&self) -> bool {
+        self.automine
     }
 
     /// The relayer's Prometheus page.
