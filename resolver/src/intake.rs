@@ -297,7 +297,25 @@ impl<P: Provider + Clone> Intake<P> {
                     }
                 };
                 if self.chains.clock().is_none() {
-                    warn!(swap_id = %id, "chains not readable; offer left unanswered");
+                    // Read both chains now; an order is never taken without our own clock.
+                    self.round(r).await;
+                }
+                if self.chains.clock().is_none() {
+                    warn!(swap_id = %id, "chains not readable; declining the offer");
+                    if let Some(relayer) = self.relayer.as_mut() {
+                        let decline = crate::orders::AcceptOrder {
+                            swap_id: id,
+                            accept: false,
+                            decline_reason: "chains_unavailable".to_owned(),
+                            resolver_btc_pubkey: None,
+                            resolver_eth_address: None,
+                        };
+                        if let Err(e) =
+                            crate::orders::RelayerApi::accept_order(relayer, decline).await
+                        {
+                            warn!(swap_id = %id, error = %e, "could not decline the offer");
+                        }
+                    }
                     return;
                 }
                 let book = self.book(r).await;

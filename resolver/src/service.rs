@@ -470,7 +470,7 @@ fn read_pem(path: Option<&std::path::PathBuf>, what: &str) -> Result<String, Ser
 /// the resolver only finishes the swaps already in its log.
 async fn start_intake(
     config: &Config,
-    r: &Resolver<RootProvider>,
+    r: &mut Resolver<RootProvider>,
     pool: &PgPool,
     lease: &str,
     token: std::sync::Arc<std::sync::atomic::AtomicI64>,
@@ -519,7 +519,7 @@ async fn start_intake(
             return None;
         }
     };
-    let intake = match Intake::start(
+    let mut intake = match Intake::start(
         r,
         network,
         me,
@@ -537,6 +537,8 @@ async fn start_intake(
             return None;
         }
     };
+    // Read both chains once before any offer can arrive.
+    intake.round(r).await;
     let (tx, inbound) = tokio::sync::mpsc::channel(1024);
     let link = tokio::spawn(crate::relayer::link(url, tls, tx));
     Some(Following {
@@ -654,7 +656,7 @@ pub async fn run(
                         }
                         let intake = start_intake(
                             &config,
-                            &r,
+                            &mut r,
                             &pool,
                             &lease_name,
                             token_cell.clone(),
