@@ -323,7 +323,22 @@ impl<P: Provider + Clone> Intake<P> {
                     return;
                 };
                 relayer.matched = None;
-                match answer_offer(relayer, &self.policy, &book, id, &order, self.me).await {
+                // A relayer that just started may not know the chain heads yet and answers
+                // UNAVAILABLE: ask again for a few seconds rather than lose the offer.
+                let mut answer =
+                    answer_offer(relayer, &self.policy, &book, id, &order, self.me).await;
+                for _ in 0..20 {
+                    match &answer {
+                        Err(e) if e.0.starts_with("Unavailable") => {
+                            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                            answer =
+                                answer_offer(relayer, &self.policy, &book, id, &order, self.me)
+                                    .await;
+                        }
+                        _ => break,
+                    }
+                }
+                match answer {
                     Ok(None) => {
                         if let Some(m) = relayer.matched.take() {
                             self.record_match(r, &m).await;

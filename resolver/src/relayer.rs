@@ -147,7 +147,7 @@ impl RelayerApi for GrpcRelayer {
             .client
             .accept_order(req)
             .await
-            .map_err(|s| RelayerError(format!("{}: {}", s.code(), s.message())))?;
+            .map_err(|s| RelayerError(format!("{:?}: {}", s.code(), s.message())))?;
         self.matched = r.into_inner().swap;
         Ok(())
     }
