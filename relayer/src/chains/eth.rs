@@ -13,14 +13,13 @@
 use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::Address;
 use alloy::providers::{Provider, RootProvider};
-use crosslock_core::amount::Amount;
 use crosslock_core::chain::{Chain, LockId, TxId};
 use crosslock_core::finality::{Depth, EthDepth};
 use crosslock_core::swap::SpendKind;
-use crosslock_eth::convert::{core_address, core_secret, core_token_units, core_wei};
+use crosslock_eth::convert::core_secret;
 use crosslock_eth::{
-    Cursor, CursorStore, EscrowEvent, EscrowLog, Finality, WatchBatch, WatchEvent, Watcher,
-    WatcherConfig, check_code_hash,
+    Cursor, CursorStore, EscrowEvent, Finality, WatchBatch, WatchEvent, Watcher, WatcherConfig,
+    check_code_hash,
 };
 use thiserror::Error;
 
@@ -288,7 +287,7 @@ pub fn observation(e: &WatchEvent) -> Option<Observation> {
         (EscrowEvent::Locked { params, .. }, Some(d)) => Observation::LockSeen {
             hashlock: params.hashlock.0,
             lock,
-            amount: amount(log)?,
+            amount: crosslock_eth::inputs::locked_amount(log)?,
             depth: Depth::Eth(d),
         },
         (EscrowEvent::Locked { .. }, None) => Observation::LockUnconfirmed { lock, depth: None },
@@ -313,18 +312,5 @@ pub fn observation(e: &WatchEvent) -> Option<Observation> {
                 depth: None,
             }
         }
-    })
-}
-
-fn amount(log: &EscrowLog) -> Option<Amount> {
-    let EscrowEvent::Locked { params, .. } = &log.event else {
-        return None;
-    };
-    Some(match params.token {
-        None => Amount::Eth(core_wei(params.amount)?),
-        Some(token) => Amount::Token {
-            token: core_address(token),
-            units: core_token_units(params.amount)?,
-        },
     })
 }
