@@ -5,6 +5,7 @@
 //! `Store::apply` has returned (persist, then act); a failure after commit is logged and healed
 //! by readers falling back to Postgres.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crosslock_core::secret::SwapId;
@@ -13,7 +14,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::cache::Cache;
 use crate::metrics as m;
-use crate::store::{Applied, Created, Input, NewSwap, Store, StoreError};
+use crate::store::{Applied, BatchOutcome, Created, CursorMove, Input, NewSwap, Store, StoreError};
 use crate::view;
 
 /// How many times a watcher or sweeper input is retried after losing an optimistic race.
@@ -87,6 +88,38 @@ impl Engine {
             }
         }
         Err(last.unwrap_or(StoreError::Conflict { expected: 0 }))
+    }
+
+    /// Apply one chain update's inputs and move the chain's cursor in one transaction (see
+    /// [`Store::apply_chain_batch`]), then announce every committed transition: each swap's in
+    /// order, different swaps concurrently (their Redis writes share one pipelined connection).
+    pub async fn apply_chain_batch(
+        &self,
+        inputs: &[(SwapId, Input)],
+        cursor: CursorMove<'_>,
+    ) -> Result<BatchOutcome, StoreError> {
+        let out = self.store.apply_chain_batch(inputs, cursor).await?;
+        if let BatchOutcome::Committed(done) = &out {
+            let mut by_swap: BTreeMap<[u8; 16], Vec<Applied>> = BTreeMap::new();
+            for a in &done.applied {
+                by_swap.entry(a.swap.id.0).or_default().push(a.clone());
+            }
+            let mut tasks = tokio::task::JoinSet::new();
+            for (id, list) in by_swap {
+                let engine = self.clone();
+                let span = info_span!("swap", swap_id = %hex::encode(id));
+                tasks.spawn(
+                    async move {
+                        for a in &list {
+                            engine.after_commit(a).await;
+                        }
+                    }
+                    .instrument(span),
+                );
+            }
+            while tasks.join_next().await.is_some() {}
+        }
+        Ok(out)
     }
 
     async fn after_commit(&self, a: &Applied) {

@@ -30,6 +30,9 @@ pub const CLAIM_REFUSALS: &str = "crosslock_maker_claim_refusals_total";
 /// The maker's claims the dispatcher gave up on (every rung refused), awaiting an operator.
 pub const CLAIMS_PARKED: &str = "crosslock_maker_claims_parked";
 
+/// HTLC scripts the Bitcoin adapter subscribes to (one per open matched swap it has seen).
+pub const BTC_WATCHED: &str = "crosslock_btc_watched_htlcs";
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Install the global recorder (once per process) and return its handle.
@@ -82,6 +85,12 @@ pub fn claims_parked(n: i64) {
 /// Set the head lag of a chain.
 pub fn head_lag(chain: &'static str, secs: f64) {
     gauge!(HEAD_LAG, "chain" => chain).set(secs);
+}
+
+/// How many HTLCs the Bitcoin adapter watches.
+pub fn btc_watched(n: usize) {
+    #[allow(clippy::cast_precision_loss)]
+    gauge!(BTC_WATCHED).set(n as f64);
 }
 
 /// Set the per-state gauges from a count (states not listed are set to zero).

@@ -7,6 +7,7 @@
 //! in this module acts on an action; callers act only after `apply` returned, i.e. after commit.
 //! It must never update or delete a `swap_events` row (a trigger refuses it anyway).
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -25,6 +26,9 @@ use thiserror::Error;
 
 use crate::stored::{StoredError, StoredEvent, StoredLockId, event_out, lock_key, lock_out};
 use crate::view;
+
+mod batch;
+pub use batch::{BatchApplied, BatchOutcome, CursorMove};
 
 /// Why a store operation failed.
 #[derive(Debug, Error)]
@@ -351,6 +355,18 @@ pub fn stored_action(a: &Action) -> (&'static str, &'static str, StoredAction) {
     (kind, target, s)
 }
 
+/// Moves a chain's cursor (`$1` chain, `$2` height, `$3` hash, `$4` head time, `$5` fencing,
+/// `$6` now) only while `$5` is the live token of the chain's watcher lease and no newer token
+/// wrote it: zero rows affected means the lease is lost.
+const ADVANCE_CURSOR: &str =
+    "INSERT INTO chain_cursors (chain, height, block_hash, head_time, fencing, updated_at)
+     SELECT $1, $2, $3, $4, $5, $6
+     WHERE EXISTS (SELECT 1 FROM leases WHERE name = 'watcher:' || $1 AND fencing = $5
+                   AND expires_at > now())
+     ON CONFLICT (chain) DO UPDATE SET height = $2, block_hash = $3, head_time = $4,
+        fencing = $5, updated_at = $6
+     WHERE chain_cursors.fencing <= $5";
+
 /// The Postgres store.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -590,7 +606,9 @@ impl Store {
     /// commit; the caller may then act on the returned actions.
     pub async fn apply(&self, id: SwapId, input: &Input) -> Result<Applied, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let loaded = load_in(&mut tx, id).await?;
+        // The row lock first, so a batch of chain inputs (which locks its swaps up front) and a
+        // single writer queue on the row instead of deadlocking on the log's next `seq`.
+        let loaded = load_locked(&mut tx, id).await?;
         if let Some(v) = input.expected_version
             && v != loaded.version
         {
@@ -727,6 +745,66 @@ impl Store {
             Some(r) => Ok(Some((swap_id_of(&r, "id")?, r.try_get("direction")?))),
             None => Ok(None),
         }
+    }
+
+    /// [`Store::swap_of_hashlock`] for many hashlocks in one query: each found one's swap and
+    /// direction.
+    pub async fn swaps_of_hashlocks(
+        &self,
+        hashlocks: &[[u8; 32]],
+    ) -> Result<HashMap<[u8; 32], (SwapId, String)>, StoreError> {
+        let keys: Vec<Vec<u8>> = hashlocks.iter().map(|h| h.to_vec()).collect();
+        let rows =
+            sqlx::query("SELECT hashlock, id, direction FROM swaps WHERE hashlock = ANY($1)")
+                .bind(&keys)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let h: Vec<u8> = r.try_get("hashlock")?;
+            let h: [u8; 32] = h
+                .try_into()
+                .map_err(|_| StoreError::Stored(StoredError::Field("swaps.hashlock")))?;
+            out.insert(h, (swap_id_of(r, "id")?, r.try_get("direction")?));
+        }
+        Ok(out)
+    }
+
+    /// [`Store::swap_of_lock`] for many locks in one query, keyed by [`lock_key`]'s
+    /// `(chain, id)`: each indexed one's swap and side.
+    pub async fn swaps_of_locks(
+        &self,
+        locks: &[LockId],
+    ) -> Result<HashMap<(&'static str, String), (SwapId, String)>, StoreError> {
+        let (mut chains, mut keys) = (Vec::new(), Vec::new());
+        for l in locks {
+            let (c, k) = lock_key(l);
+            chains.push(c.to_owned());
+            keys.push(k);
+        }
+        let rows = sqlx::query(
+            "SELECT l.chain, l.lock_id, l.swap_id, l.side FROM swap_locks l
+             JOIN UNNEST($1::text[], $2::text[]) AS u(chain, lock_id)
+               ON l.chain = u.chain AND l.lock_id = u.lock_id",
+        )
+        .bind(&chains)
+        .bind(&keys)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let chain: String = r.try_get("chain")?;
+            let chain = if chain == "bitcoin" {
+                "bitcoin"
+            } else {
+                "ethereum"
+            };
+            out.insert(
+                (chain, r.try_get("lock_id")?),
+                (swap_id_of(r, "swap_id")?, r.try_get("side")?),
+            );
+        }
+        Ok(out)
     }
 
     /// Non-terminal swaps whose next deadline has passed, oldest first (partial index).
@@ -1195,34 +1273,38 @@ impl Store {
         head_time: u64,
         fencing: i64,
     ) -> Result<bool, StoreError> {
-        let r = sqlx::query(
-            "INSERT INTO chain_cursors (chain, height, block_hash, head_time, fencing, updated_at)
-             SELECT $1, $2, $3, $4, $5, $6
-             WHERE EXISTS (SELECT 1 FROM leases WHERE name = 'watcher:' || $1 AND fencing = $5
-                           AND expires_at > now())
-             ON CONFLICT (chain) DO UPDATE SET height = $2, block_hash = $3, head_time = $4,
-                fencing = $5, updated_at = $6
-             WHERE chain_cursors.fencing <= $5",
-        )
-        .bind(chain)
-        .bind(i64_of(height))
-        .bind(hash)
-        .bind(i64_of(head_time))
-        .bind(fencing)
-        .bind(i64_of(now_unix()))
-        .execute(&self.pool)
-        .await?;
+        let r = sqlx::query(ADVANCE_CURSOR)
+            .bind(chain)
+            .bind(i64_of(height))
+            .bind(hash)
+            .bind(i64_of(head_time))
+            .bind(fencing)
+            .bind(i64_of(now_unix()))
+            .execute(&self.pool)
+            .await?;
         Ok(r.rows_affected() == 1)
     }
 
-    /// The records of every open swap whose terms are fixed (matched and not terminal), for a
-    /// chain adapter to learn what to watch at start. Read once per start (and on a slow
-    /// timer), never per block.
-    pub async fn open_matched_views(&self) -> Result<Vec<pb::Swap>, StoreError> {
-        let rows = sqlx::query("SELECT view FROM swaps WHERE NOT terminal AND state <> 'Created'")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(decode_view).collect()
+    /// One page of the records of open swaps whose terms are fixed (matched and not terminal),
+    /// in id order after `after`, for a chain adapter to learn what to watch at start. Read once
+    /// per start (and on a slow timer), never per block; a page at a time, so a reload of many
+    /// swaps never holds them all in memory.
+    pub async fn open_matched_views(
+        &self,
+        after: Option<SwapId>,
+        limit: i64,
+    ) -> Result<Vec<(SwapId, pb::Swap)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, view FROM swaps WHERE NOT terminal AND state <> 'Created' AND id > $1
+             ORDER BY id LIMIT $2",
+        )
+        .bind(after.map_or_else(Vec::new, |a| a.0.to_vec()))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((swap_id_of(r, "id")?, decode_view(r)?)))
+            .collect()
     }
 
     /// A chain adapter's own cursor (JSON), if one was saved.
@@ -1335,7 +1417,30 @@ async fn insert_event(
 }
 
 async fn load_in(conn: &mut sqlx::PgConnection, id: SwapId) -> Result<Loaded, StoreError> {
-    let row = sqlx::query("SELECT version, created_at, resolver FROM swaps WHERE id = $1")
+    load_with(
+        conn,
+        id,
+        "SELECT version, created_at, resolver FROM swaps WHERE id = $1",
+    )
+    .await
+}
+
+/// [`load_in`] holding the swap's row lock until the transaction ends.
+async fn load_locked(conn: &mut sqlx::PgConnection, id: SwapId) -> Result<Loaded, StoreError> {
+    load_with(
+        conn,
+        id,
+        "SELECT version, created_at, resolver FROM swaps WHERE id = $1 FOR UPDATE",
+    )
+    .await
+}
+
+async fn load_with(
+    conn: &mut sqlx::PgConnection,
+    id: SwapId,
+    head: &'static str,
+) -> Result<Loaded, StoreError> {
+    let row = sqlx::query(head)
         .bind(id.0.to_vec())
         .fetch_optional(&mut *conn)
         .await?

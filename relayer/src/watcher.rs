@@ -4,12 +4,14 @@
 //! Owns the watcher-facing trait [`ChainSource`] (the Bitcoin and Ethereum adapters implement
 //! it), the loop that turns a source's updates into core events, and the lease that keeps one
 //! watcher per chain active across replicas. A watcher's cost per block is the number of
-//! observations in that block (each routed by one index lookup on a hashlock or lock id), never
-//! the number of swaps in flight; time-driven work goes through the sweep, which reads only
+//! observations in that block (routed by two index lookups for the whole block, on hashlocks and
+//! lock ids, and committed with the cursor in one transaction), never the number of swaps in
+//! flight; time-driven work goes through the sweep, which reads only
 //! swaps whose deadline has passed (a partial index). This module must never advance a cursor
 //! past observations it has not committed, and never write with a fencing token it no longer
 //! holds.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -25,7 +27,8 @@ use tracing::{debug, info, warn};
 
 use crate::engine::Engine;
 use crate::metrics as m;
-use crate::store::{Input, StoreError, now_unix};
+use crate::store::{BatchOutcome, CursorMove, Input, StoreError, now_unix};
+use crate::stored::lock_key;
 
 /// A chain adapter failed (node down, bad response). The watcher retries.
 #[derive(Debug, Error)]
@@ -125,91 +128,132 @@ fn side_of(name: &str) -> Side {
     if name == "src" { Side::Src } else { Side::Dst }
 }
 
-/// Route an observation to its swap and turn it into a core event.
-async fn route(
+/// Route every observation of an update to its swap with two queries (by hashlock for new locks,
+/// by the lock index for the rest), in the update's order. A lock first seen earlier in the same
+/// update routes to that lock's swap, as it would have had the earlier one been committed first.
+async fn route_all(
     engine: &Engine,
     chain: Chain,
-    o: &Observation,
-) -> Result<Option<(crosslock_core::secret::SwapId, Event)>, StoreError> {
+    obs: &[Observation],
+) -> Result<Vec<(crosslock_core::secret::SwapId, Event)>, StoreError> {
     let store = &engine.store;
-    Ok(match o {
-        Observation::LockSeen {
-            hashlock,
-            lock,
-            amount,
-            depth,
-        } => {
-            let Some((id, direction)) = store.swap_of_hashlock(hashlock).await? else {
-                return Ok(None);
-            };
-            let src_chain = if direction == "BtcToEth" {
-                Chain::Bitcoin
-            } else {
-                Chain::Ethereum
-            };
-            let side = if chain == src_chain {
-                Side::Src
-            } else {
-                Side::Dst
-            };
-            Some((
-                id,
-                Event::LockSeen {
-                    side,
-                    lock: *lock,
-                    amount: *amount,
-                    depth: *depth,
-                    seen_at: UnixTime(now_unix()),
-                },
-            ))
-        }
-        Observation::LockUnconfirmed { lock, depth } => {
-            store.swap_of_lock(lock).await?.map(|(id, side)| {
+    let hashlocks: Vec<[u8; 32]> = obs
+        .iter()
+        .filter_map(|o| match o {
+            Observation::LockSeen { hashlock, .. } => Some(*hashlock),
+            _ => None,
+        })
+        .collect();
+    let locks: Vec<LockId> = obs
+        .iter()
+        .filter_map(|o| match o {
+            Observation::LockSeen { .. } => None,
+            Observation::LockUnconfirmed { lock, .. }
+            | Observation::SpendSeen { lock, .. }
+            | Observation::SpendUnconfirmed { lock, .. } => Some(*lock),
+        })
+        .collect();
+    let by_hashlock = if hashlocks.is_empty() {
+        HashMap::new()
+    } else {
+        store.swaps_of_hashlocks(&hashlocks).await?
+    };
+    let mut by_lock = if locks.is_empty() {
+        HashMap::new()
+    } else {
+        store.swaps_of_locks(&locks).await?
+    };
+    let mut out = Vec::with_capacity(obs.len());
+    for o in obs {
+        let routed = match o {
+            Observation::LockSeen {
+                hashlock,
+                lock,
+                amount,
+                depth,
+            } => by_hashlock.get(hashlock).map(|(id, direction)| {
+                let src_chain = if direction == "BtcToEth" {
+                    Chain::Bitcoin
+                } else {
+                    Chain::Ethereum
+                };
+                let side = if chain == src_chain {
+                    Side::Src
+                } else {
+                    Side::Dst
+                };
+                let name = if side == Side::Src { "src" } else { "dst" };
+                by_lock
+                    .entry(lock_key(lock))
+                    .or_insert_with(|| (*id, name.to_owned()));
                 (
-                    id,
-                    Event::LockUnconfirmed {
-                        side: side_of(&side),
+                    *id,
+                    Event::LockSeen {
+                        side,
                         lock: *lock,
+                        amount: *amount,
                         depth: *depth,
+                        seen_at: UnixTime(now_unix()),
                     },
                 )
-            })
-        }
-        Observation::SpendSeen {
-            lock,
-            tx,
-            kind,
-            depth,
-        } => store.swap_of_lock(lock).await?.map(|(id, side)| {
-            (
-                id,
-                Event::SpendSeen {
-                    side: side_of(&side),
-                    lock: *lock,
-                    tx: *tx,
-                    kind: kind.clone(),
-                    depth: *depth,
-                },
-            )
-        }),
-        Observation::SpendUnconfirmed { lock, tx, depth } => {
-            store.swap_of_lock(lock).await?.map(|(id, side)| {
+            }),
+            Observation::LockUnconfirmed { lock, depth } => {
+                by_lock.get(&lock_key(lock)).map(|(id, side)| {
+                    (
+                        *id,
+                        Event::LockUnconfirmed {
+                            side: side_of(side),
+                            lock: *lock,
+                            depth: *depth,
+                        },
+                    )
+                })
+            }
+            Observation::SpendSeen {
+                lock,
+                tx,
+                kind,
+                depth,
+            } => by_lock.get(&lock_key(lock)).map(|(id, side)| {
                 (
-                    id,
-                    Event::SpendUnconfirmed {
-                        side: side_of(&side),
+                    *id,
+                    Event::SpendSeen {
+                        side: side_of(side),
                         lock: *lock,
                         tx: *tx,
+                        kind: kind.clone(),
                         depth: *depth,
                     },
                 )
-            })
+            }),
+            Observation::SpendUnconfirmed { lock, tx, depth } => {
+                by_lock.get(&lock_key(lock)).map(|(id, side)| {
+                    (
+                        *id,
+                        Event::SpendUnconfirmed {
+                            side: side_of(side),
+                            lock: *lock,
+                            tx: *tx,
+                            depth: *depth,
+                        },
+                    )
+                })
+            }
+        };
+        match routed {
+            Some(r) => out.push(r),
+            None => debug!(chain = chain_name(chain), "observation for no known swap"),
         }
-    })
+    }
+    Ok(out)
 }
 
-/// Apply one update: every observation, then the cursor (fenced). `Ok(false)`: the lease was
-/// lost and nothing after the observations was written.
+/// Apply one update: every observation and the cursor (fenced) in one transaction. `Ok(false)`:
+/// the lease was lost and nothing was written.
+///
+/// An observation the core refuses is logged and skipped; the chain must not stall on one swap.
+/// If the update cannot commit as a whole because a lock in it belongs to another swap, it is
+/// applied one observation at a time instead, which refuses that observation alone.
 pub async fn apply_update(
     engine: &Engine,
     chain: Chain,
@@ -222,30 +266,67 @@ pub async fn apply_update(
         Chain::Bitcoin => clock.btc_tip = BtcHeight(u32::try_from(u.height).unwrap_or(u32::MAX)),
         Chain::Ethereum => clock.eth_time = UnixTime(u.time),
     }
-    for o in &u.observations {
-        let Some((id, event)) = route(engine, chain, o).await? else {
-            debug!(chain = name, "observation for no known swap");
-            continue;
-        };
-        let mut input = Input::new(event, format!("chain:{name}"));
-        input.clock = Some(clock);
-        match engine.apply_retrying(id, &input).await {
+    let inputs: Vec<_> = route_all(engine, chain, &u.observations)
+        .await?
+        .into_iter()
+        .map(|(id, event)| {
+            let mut input = Input::new(event, format!("chain:{name}"));
+            input.clock = Some(clock);
+            (id, input)
+        })
+        .collect();
+    let cursor = CursorMove {
+        chain: name,
+        height: u.height,
+        hash: &u.hash,
+        head_time: u.time,
+        fencing,
+    };
+    let advanced = match engine.apply_chain_batch(&inputs, cursor).await {
+        Ok(BatchOutcome::Committed(done)) => {
+            for (id, e) in done.refused {
+                warn!(chain = name, swap_id = %hex::encode(id.0), error = %e, "observation refused");
+                m::watcher_error(name);
+            }
+            true
+        }
+        Ok(BatchOutcome::LeaseLost) => false,
+        Err(StoreError::LockTaken | StoreError::Conflict { .. }) => {
+            warn!(
+                chain = name,
+                height = u.height,
+                "update applied one observation at a time"
+            );
+            apply_one_by_one(engine, name, &inputs).await?;
+            engine
+                .store
+                .advance_cursor(name, u.height, &u.hash, u.time, fencing)
+                .await?
+        }
+        Err(e) => return Err(e),
+    };
+    #[allow(clippy::cast_precision_loss)]
+    m::head_lag(name, now_unix().saturating_sub(u.time) as f64);
+    Ok(advanced)
+}
+
+/// The slow path: each input in its own transaction, a refused one logged and skipped.
+async fn apply_one_by_one(
+    engine: &Engine,
+    name: &'static str,
+    inputs: &[(crosslock_core::secret::SwapId, Input)],
+) -> Result<(), StoreError> {
+    for (id, input) in inputs {
+        match engine.apply_retrying(*id, input).await {
             Ok(_) => {}
-            // The core refused it: record and move on; the chain must not stall on one swap.
-            Err(StoreError::Transition(e)) => {
+            Err(e @ (StoreError::Transition(_) | StoreError::LockTaken)) => {
                 warn!(chain = name, swap_id = %hex::encode(id.0), error = %e, "observation refused");
                 m::watcher_error(name);
             }
             Err(e) => return Err(e),
         }
     }
-    let advanced = engine
-        .store
-        .advance_cursor(name, u.height, &u.hash, u.time, fencing)
-        .await?;
-    #[allow(clippy::cast_precision_loss)]
-    m::head_lag(name, now_unix().saturating_sub(u.time) as f64);
-    Ok(advanced)
+    Ok(())
 }
 
 /// Run one chain's watcher until shutdown: standby until the lease is won, then follow the

@@ -3,7 +3,7 @@
 //!
 //! Owns which HTLC scripts are watched: every open matched swap's at start (and again on a slow
 //! timer, so a swap matched on another replica while Redis was down is not missed), plus each
-//! swap this replica hears matched through the update fan-out. The Electrum client blocks, so
+//! swap this replica hears matched through the update fan-out, less each it hears end. The Electrum client blocks, so
 //! its `poll` runs on `spawn_blocking`; the events it returns go into a buffer that survives a
 //! dropped future, and leave it only once the relayer committed them. Electrum reports by
 //! status, not by cursor: after a restart, watching a script reports its current state again,
@@ -25,8 +25,9 @@ use crosslock_core::swap::{Event, Side};
 use crosslock_core::time::{BtcHeight, UnixTime};
 use crosslock_proto::public::v1 as pb;
 use tokio::sync::broadcast;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
+use crate::metrics as m;
 use crate::store::{Store, now_unix};
 use crate::watcher::{
     ChainSource, ChainUpdate, CommitFuture, Observation, SourceError, SourceFuture,
@@ -34,6 +35,8 @@ use crate::watcher::{
 
 /// How often the open swaps are re-read, in case an update was missed.
 const RELOAD_EVERY: Duration = Duration::from_secs(60);
+/// Swap records read per query during a reload.
+const RELOAD_PAGE: i64 = 1_000;
 
 type Events = Vec<ChainEvent<[u8; 32]>>;
 
@@ -78,11 +81,22 @@ pub struct BtcSource {
     tip: Option<(u64, Vec<u8>)>,
     /// Events handed out in the last update, kept until its commit.
     in_flight: Events,
+    /// The last poll failed (so the next failure is not logged at warn again).
+    failing: bool,
+    /// HTLCs of swaps that ended, to unwatch at the next poll.
+    gone: Vec<HtlcParams>,
 }
 
 fn lock(m: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
     // A panic in a blocking poll leaves the watcher usable: its state is only caches.
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn terminal(v: &pb::Swap) -> bool {
+    matches!(
+        pb::SwapState::try_from(v.state),
+        Ok(pb::SwapState::Completed | pb::SwapState::Expired | pb::SwapState::Refunded)
+    )
 }
 
 /// The HTLC a swap record describes, if its Bitcoin terms are fixed.
@@ -123,6 +137,8 @@ impl BtcSource {
             loaded_at: None,
             tip: None,
             in_flight: Vec::new(),
+            failing: false,
+            gone: Vec::new(),
         }
     }
 
@@ -140,44 +156,74 @@ impl BtcSource {
 
     /// HTLCs to start watching: all open swaps when due, plus those announced since.
     async fn new_htlcs(&mut self) -> Result<Vec<([u8; 32], HtlcParams)>, SourceError> {
-        let mut views = Vec::new();
+        let mut out = Vec::new();
         if self.loaded_at.is_none_or(|t| t.elapsed() >= RELOAD_EVERY) {
-            views = self
-                .store
-                .open_matched_views()
-                .await
-                .map_err(|e| SourceError(e.to_string()))?;
+            let mut after = None;
+            loop {
+                let page = self
+                    .store
+                    .open_matched_views(after, RELOAD_PAGE)
+                    .await
+                    .map_err(|e| SourceError(e.to_string()))?;
+                after = page.last().map(|(id, _)| *id);
+                for (_, v) in &page {
+                    self.fresh(v, &mut out);
+                }
+                if page.len() < usize::try_from(RELOAD_PAGE).unwrap_or(usize::MAX) {
+                    break;
+                }
+            }
             self.loaded_at = Some(Instant::now());
         }
         loop {
             match self.updates.try_recv() {
-                Ok(u) => views.extend(u.swap),
+                Ok(u) => {
+                    if let Some(v) = &u.swap {
+                        if terminal(v) {
+                            // Done: stop watching, so what is kept stays proportional to the
+                            // swaps in flight. (One that ended on another replica while this
+                            // one missed the update is dropped at the next restart.)
+                            if let Some((h, p)) = htlc_of(v)
+                                && self.watched.remove(&h)
+                            {
+                                self.gone.push(p);
+                            }
+                        } else {
+                            self.fresh(v, &mut out);
+                        }
+                    }
+                }
                 // Missed updates are found by the next reload.
                 Err(broadcast::error::TryRecvError::Lagged(_)) => self.loaded_at = None,
                 Err(_) => break,
             }
         }
-        let mut out = Vec::new();
-        for v in &views {
-            if let Some((h, p)) = htlc_of(v)
-                && self.watched.insert(h)
-            {
-                out.push((h, p));
-            }
-        }
         Ok(out)
+    }
+
+    fn fresh(&mut self, v: &pb::Swap, out: &mut Vec<([u8; 32], HtlcParams)>) {
+        if let Some((h, p)) = htlc_of(v)
+            && self.watched.insert(h)
+        {
+            out.push((h, p));
+        }
     }
 
     async fn step(&mut self) -> Result<Option<ChainUpdate>, SourceError> {
         tokio::time::sleep(self.poll_interval).await;
         let fresh = self.new_htlcs().await?;
+        let gone = std::mem::take(&mut self.gone);
         let inner = self.inner.clone();
         let polled = tokio::task::spawn_blocking(move || {
             let mut g = lock(&inner);
             let mut err = None;
-            for (h, p) in fresh {
-                // On failure the HTLC stays registered and is subscribed on reconnect.
-                match g.electrum.watch(h, p) {
+            for p in &gone {
+                g.electrum.unwatch(p);
+            }
+            if !fresh.is_empty() {
+                // Pipelined; on failure every HTLC stays registered and is subscribed on
+                // reconnect.
+                match g.electrum.watch_many(fresh) {
                     Ok(ev) => g.buffer.extend(ev),
                     Err(e) => err = Some(e.to_string()),
                 }
@@ -190,9 +236,16 @@ impl BtcSource {
         })
         .await
         .map_err(|e| SourceError(format!("electrum task failed: {e}")))?;
-        if let Some(e) = &polled {
-            debug!(error = %e, "electrum poll");
+        m::btc_watched(self.watched.len());
+        match (&polled, self.failing) {
+            // Said once when it starts failing (a wrong certificate, a server gone), then
+            // quietly until it recovers.
+            (Some(e), false) => warn!(error = %e, "electrum poll failed; retrying"),
+            (Some(e), true) => debug!(error = %e, "electrum poll"),
+            (None, true) => info!("electrum poll recovered"),
+            (None, false) => {}
         }
+        self.failing = polled.is_some();
         let mut events = std::mem::take(&mut self.in_flight);
         events.append(&mut lock(&self.inner).buffer);
         let now = UnixTime(now_unix());
