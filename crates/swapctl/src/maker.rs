@@ -390,16 +390,26 @@ pub(crate) async fn swap(g: &Global, way: SwapWay) -> anyhow::Result<()> {
         })
         .context("failed to store the secret; nothing was submitted")?;
 
-    let submitted = c
-        .submit_order(SubmitOrderRequest {
-            idempotency_key: idempotency_key.clone(),
-            quote_id: q.quote_id.clone(),
-            hashlock: hashlock.to_vec(),
-            maker_btc_pubkey: pubkey.to_vec(),
-            maker_eth_address: eth_address,
-            chain_id: q.chain_id,
-        })
-        .await;
+    let request = SubmitOrderRequest {
+        idempotency_key: idempotency_key.clone(),
+        quote_id: q.quote_id.clone(),
+        hashlock: hashlock.to_vec(),
+        maker_btc_pubkey: pubkey.to_vec(),
+        maker_eth_address: eth_address,
+        chain_id: q.chain_id,
+    };
+    // A relayer that has just started answers UNAVAILABLE until it knows the chain heads; the
+    // idempotency key makes asking again safe.
+    let mut submitted = c.submit_order(request.clone()).await;
+    for _ in 0..20 {
+        match &submitted {
+            Err(e) if e.code() == tonic::Code::Unavailable => {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                submitted = c.submit_order(request.clone()).await;
+            }
+            _ => break,
+        }
+    }
     let swap = match submitted {
         Ok(r) => r.into_inner().swap.context("the relayer sent no swap")?,
         Err(e) if definitely_refused(e.code()) => {

@@ -313,6 +313,19 @@ impl SwapService for Public {
             quote_expires: expires,
         };
         let order = parse_order(&raw, self.ctx.network, now).map_err(|e| order_status(&e))?;
+        // A swap is created on the chains' clock; before both watchers ran there is none.
+        if !self
+            .ctx
+            .engine
+            .store
+            .heads_known()
+            .await
+            .map_err(store_status)?
+        {
+            return Err(Status::unavailable(
+                "chain heads not known yet; retry shortly",
+            ));
+        }
         let clock = self.ctx.engine.store.clock().await.map_err(store_status)?;
         let id = SwapId(crate::random_id().map_err(|_| Status::internal("internal error"))?);
         let created = self
