@@ -225,6 +225,200 @@ pub async fn append(pool: &PgPool, id: SwapId, event: &Event) -> Result<Transiti
     Ok(transition)
 }
 
+/// What [`append_many`] did to one swap.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    /// The record after the events that committed.
+    pub swap: Swap,
+    /// The actions those events issued, in order.
+    pub actions: Vec<crosslock_core::swap::Action>,
+    /// How many of the swap's events were recorded (refused ones and a trailing idle tick are
+    /// not).
+    pub recorded: usize,
+}
+
+/// Applies many swaps' events in one transaction: one look at the chains, or the clock for
+/// every open swap. Each swap's events are applied in order; an event the core refuses is
+/// skipped. A `Tick` that would be the swap's last recorded event and changes nothing but the
+/// clock (no action, no other field) is not written: the log grows with facts, not with blocks.
+/// A tick followed by another event is always written, so every fact is judged on the clock it
+/// was recorded with. A swap not recorded yet starts with its `Created` event (the row and
+/// the whole log in this one transaction); one whose first event here is not `Created` is left
+/// out of the result.
+///
+/// The swaps are locked in id order (`FOR UPDATE`), so a single [`append`] queues behind the
+/// batch and then retries on its version check.
+pub async fn append_many(
+    pool: &PgPool,
+    batch: &[(SwapId, Vec<Event>)],
+) -> Result<Vec<(SwapId, Appended)>, DbError> {
+    use std::collections::BTreeMap;
+    let mut ids: Vec<Vec<u8>> = batch.iter().map(|(id, _)| id.0.to_vec()).collect();
+    ids.sort();
+    ids.dedup();
+    let mut tx = pool.begin().await?;
+    let heads = sqlx::query(
+        "SELECT swap_id, version FROM swaps WHERE swap_id = ANY($1) ORDER BY swap_id FOR UPDATE",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let rows = sqlx::query(
+        "SELECT swap_id, event FROM swap_events WHERE swap_id = ANY($1) ORDER BY swap_id, seq",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let id_of = |b: Vec<u8>| {
+        <[u8; 16]>::try_from(b)
+            .map(SwapId)
+            .map_err(|_| DbError::Corrupt("swap_id".into()))
+    };
+    let mut logs: BTreeMap<SwapId, Vec<Event>> = BTreeMap::new();
+    for r in rows {
+        let id = id_of(r.get(0))?;
+        logs.entry(id)
+            .or_default()
+            .push(stored::decode(r.get::<serde_json::Value, _>(1))?);
+    }
+    let mut current: BTreeMap<SwapId, (Swap, i64, i64)> = BTreeMap::new();
+    for r in heads {
+        let id = id_of(r.get(0))?;
+        let version: i64 = r.get(1);
+        let log = logs.remove(&id).unwrap_or_default();
+        if i64::try_from(log.len()).ok() != Some(version) {
+            return Err(DbError::Corrupt(format!(
+                "swap {id}: log length is not its version"
+            )));
+        }
+        let swap = fold(&log).map_err(|e| DbError::Replay {
+            swap: id,
+            error: e.to_string(),
+        })?;
+        current.insert(id, (swap, version, version));
+    }
+
+    let (mut ev_swap, mut ev_seq, mut ev_json) = (Vec::new(), Vec::new(), Vec::new());
+    let mut out = Vec::with_capacity(batch.len());
+    for (id, events) in batch {
+        let mut skip = 0;
+        if !current.contains_key(id)
+            && let Some(first @ Event::Created { .. }) = events.first()
+        {
+            // A new swap: its `Created` is its first event.
+            let swap = crosslock_core::swap::create(first)?;
+            ev_swap.push(id.0.to_vec());
+            ev_seq.push(1);
+            ev_json.push(stored::encode(first));
+            current.insert(*id, (swap, 1, 0));
+            skip = 1;
+        }
+        let Some((swap, version, _)) = current.get_mut(id) else {
+            continue;
+        };
+        let mut done = Appended {
+            swap: swap.clone(),
+            actions: Vec::new(),
+            recorded: skip,
+        };
+        for (i, e) in events.iter().enumerate().skip(skip) {
+            let t = match apply(&done.swap, e) {
+                Ok(t) => t,
+                Err(err) => {
+                    tracing::debug!(swap_id = %id, error = %err, "event refused by the core; nothing recorded");
+                    continue;
+                }
+            };
+            if matches!(e, Event::Tick { .. }) && i + 1 == events.len() && t.actions.is_empty() {
+                let mut same = t.swap.clone();
+                same.clock = done.swap.clock;
+                if same == done.swap {
+                    continue;
+                }
+            }
+            *version += 1;
+            ev_swap.push(id.0.to_vec());
+            ev_seq.push(*version);
+            ev_json.push(stored::encode(e));
+            done.swap = t.swap;
+            done.actions.extend(t.actions);
+            done.recorded += 1;
+        }
+        swap.clone_from(&done.swap);
+        out.push((*id, done));
+    }
+    if !ev_swap.is_empty() {
+        let (mut n_id, mut n_state, mut n_terminal, mut n_version) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut u_id, mut u_state, mut u_terminal, mut u_version, mut u_base) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (id, (swap, version, base)) in &current {
+            if *base == 0 {
+                n_id.push(id.0.to_vec());
+                n_state.push(format!("{:?}", swap.state));
+                n_terminal.push(swap.state.is_terminal());
+                n_version.push(*version);
+            } else if version != base {
+                u_id.push(id.0.to_vec());
+                u_state.push(format!("{:?}", swap.state));
+                u_terminal.push(swap.state.is_terminal());
+                u_version.push(*version);
+                u_base.push(*base);
+            }
+        }
+        if !n_id.is_empty() {
+            // The rows first: the log references them. A swap created meanwhile by another
+            // writer makes the batch fail whole, and the caller retries it.
+            let inserted = sqlx::query(
+                "INSERT INTO swaps (swap_id, state, terminal, version)
+                 SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::bool[], $4::int8[])
+                 ON CONFLICT (swap_id) DO NOTHING",
+            )
+            .bind(&n_id)
+            .bind(&n_state)
+            .bind(&n_terminal)
+            .bind(&n_version)
+            .execute(&mut *tx)
+            .await?;
+            if usize::try_from(inserted.rows_affected()).ok() != Some(n_id.len()) {
+                let first =
+                    <[u8; 16]>::try_from(n_id[0].as_slice()).map_or(SwapId([0; 16]), SwapId);
+                return Err(DbError::Conflict(first));
+            }
+        }
+        sqlx::query(
+            "INSERT INTO swap_events (swap_id, seq, event)
+             SELECT * FROM UNNEST($1::bytea[], $2::int8[], $3::jsonb[])",
+        )
+        .bind(&ev_swap)
+        .bind(&ev_seq)
+        .bind(&ev_json)
+        .execute(&mut *tx)
+        .await?;
+        let updated = sqlx::query(
+            "UPDATE swaps s SET state = u.state, terminal = u.terminal, version = u.version,
+                updated_at = now()
+             FROM UNNEST($1::bytea[], $2::text[], $3::bool[], $4::int8[], $5::int8[])
+                AS u(swap_id, state, terminal, version, base)
+             WHERE s.swap_id = u.swap_id AND s.version = u.base",
+        )
+        .bind(&u_id)
+        .bind(&u_state)
+        .bind(&u_terminal)
+        .bind(&u_version)
+        .bind(&u_base)
+        .execute(&mut *tx)
+        .await?;
+        if usize::try_from(updated.rows_affected()).ok() != Some(u_id.len()) {
+            return Err(DbError::Corrupt(
+                "a locked swap changed under the batch".into(),
+            ));
+        }
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
 /// Chain watcher cursors, fenced by the wallet lease.
 pub mod cursors {
     use super::*;

@@ -17,14 +17,14 @@ use alloy::providers::Provider;
 use crosslock_core::chain::{BtcPubkey, EthAddress, Network};
 use crosslock_core::order::{LockTerms, Terms};
 use crosslock_core::secret::{Secret, SwapId};
-use crosslock_core::swap::{Event, Swap};
+use crosslock_core::swap::Event;
 use crosslock_core::time::Clock;
 use crosslock_proto::public::v1 as ppb;
 use crosslock_proto::resolver::v1 as rpb;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use crate::db::{self, DbError};
+use crate::db;
 use crate::executor::{ExecError, TxReport};
 use crate::follow::Chains;
 use crate::orders::answer_offer;
@@ -114,84 +114,6 @@ impl<P: Provider + Clone> Intake<P> {
         })
     }
 
-    /// Records `event` for swap `id` and acts on it. An event the core refuses (a duplicate, a
-    /// late fact) changes nothing and is only logged. Returns the record when it committed.
-    async fn record(&mut self, r: &mut Resolver<P>, id: SwapId, event: &Event) -> Option<Swap> {
-        for attempt in 0..3 {
-            match r.ingest(id, event).await {
-                Ok(swap) => {
-                    if swap.state.is_terminal()
-                        && let Some(t) = self.terms.remove(&id)
-                    {
-                        self.chains.untrack(id, &t);
-                        self.ticked.remove(&id);
-                        info!(swap_id = %id, state = ?swap.state, "swap finished");
-                    }
-                    return Some(swap);
-                }
-                Err(ExecError::Db(DbError::Refused(e))) => {
-                    debug!(swap_id = %id, error = %e, "event refused by the core; nothing recorded");
-                    return None;
-                }
-                Err(ExecError::Db(DbError::Conflict(_))) if attempt < 2 => {}
-                Err(ExecError::Db(e)) => {
-                    warn!(swap_id = %id, error = %e, "could not record the event");
-                    return None;
-                }
-                Err(e) => {
-                    // Recorded; the action failed and is due again on the next resume.
-                    warn!(swap_id = %id, error = %e, "action failed after recording; due again");
-                    return db::load_swap(&r.exec.pool, id)
-                        .await
-                        .ok()
-                        .flatten()
-                        .map(|l| l.swap);
-                }
-            }
-        }
-        None
-    }
-
-    /// [`Resolver::ingest_batch`], with the same bookkeeping as [`Intake::record`].
-    /// Returns `false` when the events could not be recorded (Postgres), so the caller keeps
-    /// them and does not move the escrow cursor past them.
-    async fn record_batch(&mut self, r: &mut Resolver<P>, id: SwapId, events: &[Event]) -> bool {
-        let swap = match r.ingest_batch(id, events).await {
-            Ok(s) => s,
-            Err(ExecError::Db(e)) => {
-                warn!(swap_id = %id, error = %e, "could not record the chain's events; kept for the next look");
-                return false;
-            }
-            Err(e) => {
-                warn!(swap_id = %id, error = %e, "action failed after recording; due again");
-                db::load_swap(&r.exec.pool, id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|l| l.swap)
-            }
-        };
-        if let Some(swap) = swap
-            && swap.state.is_terminal()
-            && let Some(t) = self.terms.remove(&id)
-        {
-            self.chains.untrack(id, &t);
-            self.ticked.remove(&id);
-            info!(swap_id = %id, state = ?swap.state, "swap finished");
-        }
-        true
-    }
-
-    /// Brings swap `id`'s clock up to the chains' before anything else reaches it.
-    async fn catch_up(&mut self, r: &mut Resolver<P>, id: SwapId, clock: Clock) {
-        if self.ticked.get(&id) == Some(&clock) {
-            return;
-        }
-        if self.record(r, id, &Event::Tick { clock }).await.is_some() {
-            self.ticked.insert(id, clock);
-        }
-    }
-
     /// Records a swap the relayer matched to us, from its record: `Created`, then `Matched` with
     /// the terms we rebuild. Already recorded: nothing happens.
     async fn record_match(&mut self, r: &mut Resolver<P>, view: &ppb::Swap) {
@@ -220,11 +142,17 @@ impl<P: Provider + Clone> Intake<P> {
             order,
             at: clock,
         };
-        if self.record(r, id, &created).await.is_none() {
-            return;
-        }
         let matched = Event::Matched { terms, at: clock };
-        match self.record(r, id, &matched).await {
+        // Both in one transaction: a crash leaves the swap unrecorded or matched, never
+        // created without its terms.
+        let recorded = match r.ingest_many(&[(id, vec![created, matched])]).await {
+            Ok(mut done) => done.pop().map(|(_, s, _)| s),
+            Err(e) => {
+                warn!(swap_id = %id, error = %e, "could not record the match; recorded on the relayer's replay");
+                return;
+            }
+        };
+        match recorded {
             Some(s) if s.terms.is_some() => {
                 track(&mut self.chains, id, &terms);
                 self.terms.insert(id, terms);
@@ -383,15 +311,34 @@ impl<P: Provider + Clone> Intake<P> {
             warn!(swap_id = %id, "relayer sent a secret of the wrong length");
             return;
         };
-        if let Some(clock) = self.chains.clock() {
-            self.catch_up(r, id, clock).await;
+        let mut evs = Vec::with_capacity(2);
+        let clock = self.chains.clock();
+        if let Some(c) = clock
+            && self.ticked.get(&id) != Some(&c)
+        {
+            evs.push(Event::Tick { clock: c });
         }
-        let ev = Event::SecretRevealed {
+        evs.push(Event::SecretRevealed {
             secret,
             maker_claim: None,
-        };
-        if self.record(r, id, &ev).await.is_some() {
-            info!(swap_id = %id, "secret recorded; claims follow");
+        });
+        // The clock and the secret in one transaction, then the claims it makes due.
+        match r.ingest_many(&[(id, evs)]).await {
+            Ok(done) => {
+                for (id, swap, n) in done {
+                    if let Some(c) = clock
+                        && swap.clock == c
+                    {
+                        self.ticked.insert(id, c);
+                    }
+                    if n > 0 && swap.secret.is_some() {
+                        info!(swap_id = %id, "secret recorded; claims follow");
+                    }
+                }
+            }
+            Err(e) => {
+                warn!(swap_id = %id, error = %e, "could not record the secret; it comes again")
+            }
         }
     }
 
@@ -425,22 +372,61 @@ impl<P: Provider + Clone> Intake<P> {
                 }
                 per.entry(id).or_default().push(ev);
             }
-            let mut kept = Vec::new();
+            // One transaction for the whole look: each swap with chain events gets the clock
+            // first, then its events judged together; when a Bitcoin block came or
+            // `tick_every` passed, every other open swap gets the clock too.
+            let mut batch: Vec<(SwapId, Vec<Event>)> = Vec::with_capacity(order.len());
             for id in order {
-                self.catch_up(r, id, clock).await;
-                let evs = seen_together(per.remove(&id).unwrap_or_default());
-                if !self.record_batch(r, id, &evs).await {
-                    kept.extend(evs.into_iter().map(|e| (id, e)));
+                let mut evs = Vec::new();
+                if self.ticked.get(&id) != Some(&clock) {
+                    evs.push(Event::Tick { clock });
                 }
+                evs.extend(seen_together(per.remove(&id).unwrap_or_default()));
+                batch.push((id, evs));
             }
+            let chain_swaps = batch.len();
             let due = self
                 .last_sweep
                 .is_none_or(|t| t.elapsed() >= self.tick_every);
             if found.new_btc_tip || due {
                 self.last_sweep = Some(Instant::now());
-                let ids: Vec<SwapId> = self.terms.keys().copied().collect();
-                for id in ids {
-                    self.catch_up(r, id, clock).await;
+                let mut rest: Vec<SwapId> = self
+                    .terms
+                    .keys()
+                    .filter(|id| self.ticked.get(id) != Some(&clock))
+                    .filter(|id| !batch[..chain_swaps].iter().any(|(b, _)| b == *id))
+                    .copied()
+                    .collect();
+                rest.sort();
+                batch.extend(rest.into_iter().map(|id| (id, vec![Event::Tick { clock }])));
+            }
+            let mut kept = Vec::new();
+            if !batch.is_empty() {
+                match r.ingest_many(&batch).await {
+                    Ok(done) => {
+                        for (id, swap, _) in done {
+                            if swap.clock == clock {
+                                self.ticked.insert(id, clock);
+                            }
+                            if swap.state.is_terminal()
+                                && let Some(t) = self.terms.remove(&id)
+                            {
+                                self.chains.untrack(id, &t);
+                                self.ticked.remove(&id);
+                                info!(swap_id = %id, state = ?swap.state, "swap finished");
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "could not record the chain's events; kept for the next look");
+                        for (id, evs) in batch.into_iter().take(chain_swaps) {
+                            kept.extend(
+                                evs.into_iter()
+                                    .filter(|e| !matches!(e, Event::Tick { .. }))
+                                    .map(|e| (id, e)),
+                            );
+                        }
+                    }
                 }
             }
             if kept.is_empty() {

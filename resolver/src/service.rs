@@ -77,36 +77,31 @@ impl<P: Provider + Clone> Resolver<P> {
         Ok(t.swap)
     }
 
-    /// Appends `events` to the swap's log one by one (each its own transaction; an event the
-    /// core refuses is skipped), then carries out the actions they issued that are still due on
-    /// the final record. Events seen together (one block) are judged together: a lock made due
-    /// by the first and taken back by the next (a second payment to the same HTLC) is never
-    /// signed. Returns the final record, if any event committed.
-    pub async fn ingest_batch(
+    /// Many swaps' events in one transaction ([`db::append_many`]), then, swap by swap, the
+    /// actions they issued that are still due on the final record. Events of one swap seen
+    /// together (one block) are judged together: a lock made due by the first and taken back by
+    /// the next (a second payment to the same HTLC) is never signed. Returns each swap's record after the batch and the number of its
+    /// events recorded. An action that fails is logged; it is due again at the next resume.
+    pub async fn ingest_many(
         &mut self,
-        id: SwapId,
-        events: &[Event],
-    ) -> Result<Option<Swap>, ExecError> {
-        let mut last = None;
-        let mut issued = Vec::new();
-        for event in events {
-            match db::append(&self.exec.pool, id, event).await {
-                Ok(t) => {
-                    issued.extend(t.actions);
-                    last = Some(t.swap);
+        batch: &[(SwapId, Vec<Event>)],
+    ) -> Result<Vec<(SwapId, Swap, usize)>, ExecError> {
+        let done = db::append_many(&self.exec.pool, batch).await?;
+        let mut out = Vec::with_capacity(done.len());
+        for (id, a) in done {
+            if a.recorded > 0 {
+                let due = a.swap.due_actions();
+                let still: Vec<_> = a.actions.into_iter().filter(|x| due.contains(x)).collect();
+                if !still.is_empty() || a.recorded > 1 {
+                    info!(swap_id = %id, state = ?a.swap.state, actions = still.len(), events = a.recorded, "events recorded");
                 }
-                Err(DbError::Refused(e)) => {
-                    tracing::debug!(swap_id = %id, error = %e, "event refused by the core; nothing recorded");
+                if let Err(e) = self.exec.execute(id, &a.swap, &still).await {
+                    warn!(swap_id = %id, error = %e, "action failed after recording; due again");
                 }
-                Err(e) => return Err(e.into()),
             }
+            out.push((id, a.swap, a.recorded));
         }
-        let Some(swap) = last else { return Ok(None) };
-        let due = swap.due_actions();
-        let still: Vec<_> = issued.into_iter().filter(|a| due.contains(a)).collect();
-        info!(swap_id = %id, state = ?swap.state, actions = still.len(), events = events.len(), "events recorded");
-        self.exec.execute(id, &swap, &still).await?;
-        Ok(Some(swap))
+        Ok(out)
     }
 
     /// Re-broadcasts the outboxes and re-runs every due action (after a start or takeover).
