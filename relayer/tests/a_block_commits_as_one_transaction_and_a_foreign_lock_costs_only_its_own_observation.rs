@@ -72,6 +72,11 @@ async fn matched(engine: &Engine, s: &Secret) -> SwapId {
     id
 }
 
+/// Swap `i`'s own lock: outpoint `[100 + i; 32]:0`.
+fn lock_no(i: usize) -> u8 {
+    100 + u8::try_from(i).unwrap()
+}
+
 async fn version(engine: &Engine, id: SwapId) -> u64 {
     engine.store.load(id).await.unwrap().version
 }
@@ -118,7 +123,7 @@ async fn a_block_commits_as_one_transaction_and_a_foreign_lock_costs_only_its_ow
 
     // One block: a lock for each of the 40 swaps, and swap 0's lock again with another amount
     // (the core refuses it: a lock's id commits to its amount).
-    let mut obs: Vec<_> = (0..40).map(|i| seen(i, 100 + i as u8, 1_000_000)).collect();
+    let mut obs: Vec<_> = (0..40).map(|i| seen(i, lock_no(i), 1_000_000)).collect();
     obs.push(seen(0, 100, 999_999));
     let max_seq: i64 = sqlx::query_scalar("SELECT max(seq) FROM swap_events")
         .fetch_one(store.pool())
@@ -152,7 +157,7 @@ async fn a_block_commits_as_one_transaction_and_a_foreign_lock_costs_only_its_ow
     obs.extend((2..40).map(|i| {
         lock_seen(
             secrets[i].hashlock().0,
-            btc_lock(100 + i as u8),
+            btc_lock(lock_no(i)),
             Amount::Btc(Sats(1_000_000)),
             Depth::Btc(1),
         )
@@ -202,7 +207,7 @@ async fn a_block_commits_as_one_transaction_and_a_foreign_lock_costs_only_its_ow
             .map(|i| {
                 lock_seen(
                     secrets[i].hashlock().0,
-                    btc_lock(100 + i as u8),
+                    btc_lock(lock_no(i)),
                     Amount::Btc(Sats(1_000_000)),
                     Depth::Btc(6),
                 )

@@ -10,7 +10,7 @@
 //! cost us funds: offers, and a secret (which the core checks against the hashlock). It must
 //! never act on an event that did not commit (that is [`crate::Resolver::ingest`]'s order).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use alloy::providers::Provider;
@@ -44,6 +44,8 @@ pub struct Intake<P> {
     relayer: Option<GrpcRelayer>,
     reports: mpsc::UnboundedReceiver<TxReport>,
     ticked: HashMap<SwapId, Clock>,
+    /// Swaps whose secret our log holds (the relayer's later copies are ignored).
+    secret_known: HashSet<SwapId>,
     terms: HashMap<SwapId, Terms>,
     /// The chain errors of the last poll, so a lasting outage is logged once.
     last_errors: String,
@@ -106,6 +108,7 @@ impl<P: Provider + Clone> Intake<P> {
             relayer: None,
             reports,
             ticked: HashMap::new(),
+            secret_known: HashSet::new(),
             terms,
             backlog: Vec::new(),
             last_errors: String::new(),
@@ -311,6 +314,10 @@ impl<P: Provider + Clone> Intake<P> {
             warn!(swap_id = %id, "relayer sent a secret of the wrong length");
             return;
         };
+        if self.secret_known.contains(&id) {
+            // The relayer sends the secret again with later updates; it is recorded once.
+            return;
+        }
         let mut evs = Vec::with_capacity(2);
         let clock = self.chains.clock();
         if let Some(c) = clock
@@ -323,6 +330,7 @@ impl<P: Provider + Clone> Intake<P> {
             maker_claim: None,
         });
         // The clock and the secret in one transaction, then the claims it makes due.
+        let sent = evs.len();
         match r.ingest_many(&[(id, evs)]).await {
             Ok(done) => {
                 for (id, swap, n) in done {
@@ -331,8 +339,11 @@ impl<P: Provider + Clone> Intake<P> {
                     {
                         self.ticked.insert(id, c);
                     }
-                    if n > 0 && swap.secret.is_some() {
-                        info!(swap_id = %id, "secret recorded; claims follow");
+                    if swap.secret.is_some() {
+                        self.secret_known.insert(id);
+                        if n == sent {
+                            info!(swap_id = %id, "secret recorded; claims follow");
+                        }
                     }
                 }
             }
@@ -413,6 +424,7 @@ impl<P: Provider + Clone> Intake<P> {
                             {
                                 self.chains.untrack(id, &t);
                                 self.ticked.remove(&id);
+                                self.secret_known.remove(&id);
                                 info!(swap_id = %id, state = ?swap.state, "swap finished");
                             }
                         }
