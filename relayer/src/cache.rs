@@ -35,6 +35,48 @@ pub enum CacheError {
 /// A swap update as published: the record after the change and a short description.
 pub type Update = pb::SwapUpdate;
 
+/// Which process published an update: field 1000 appended to the `SwapUpdate` bytes on the
+/// pub/sub channel (reserved for it in swap.proto). Any `SwapUpdate` decoder skips it as an
+/// unknown field, so replicas of every version read each other's messages; a replica drops the
+/// ones that carry its own mark, which it fanned out locally when it published them.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Origin {
+    #[prost(bytes = "vec", tag = "1000")]
+    origin: Vec<u8>,
+}
+
+/// A mark for this process's publications: random, or (without randomness) time and pid.
+fn new_origin() -> [u8; 16] {
+    let mut b = [0_u8; 16];
+    if getrandom::fill(&mut b).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        b.copy_from_slice(&(nanos ^ (u128::from(std::process::id()) << 96)).to_le_bytes());
+    }
+    b
+}
+
+/// An update as published on the channel: the update, then this process's [`Origin`].
+fn envelope(update: &Update, origin: &[u8; 16]) -> Vec<u8> {
+    let mut bytes = update.encode_to_vec();
+    bytes.extend(
+        Origin {
+            origin: origin.to_vec(),
+        }
+        .encode_to_vec(),
+    );
+    bytes
+}
+
+/// The update in a channel message, unless `origin` (this process) published it.
+fn foreign(payload: &[u8], origin: &[u8; 16]) -> Option<Update> {
+    if Origin::decode(payload).is_ok_and(|o| o.origin == origin) {
+        return None;
+    }
+    Update::decode(payload).ok()
+}
+
 /// The Redis side of the relayer.
 #[derive(Clone)]
 pub struct Cache {
@@ -42,6 +84,7 @@ pub struct Cache {
     client: Option<redis::Client>,
     prefix: String,
     fanout: broadcast::Sender<Update>,
+    origin: [u8; 16],
 }
 
 impl std::fmt::Debug for Cache {
@@ -74,6 +117,7 @@ impl Cache {
             client: Some(client),
             prefix: prefix.to_owned(),
             fanout,
+            origin: new_origin(),
         })
     }
 
@@ -85,6 +129,7 @@ impl Cache {
             client: None,
             prefix: String::new(),
             fanout,
+            origin: new_origin(),
         }
     }
 
@@ -149,7 +194,9 @@ impl Cache {
         let Some(mut c) = self.conn.clone() else {
             return;
         };
-        let r: Result<i64, _> = c.publish(self.channel(), update.encode_to_vec()).await;
+        let r: Result<i64, _> = c
+            .publish(self.channel(), envelope(update, &self.origin))
+            .await;
         if let Err(e) = r {
             warn!(error = %e, "redis publish failed; remote watchers will catch up by polling");
         }
@@ -201,8 +248,9 @@ impl Cache {
         }
     }
 
-    /// Run the subscriber that relays updates published by other replicas to local watchers.
-    /// Reconnects forever; returns when `shutdown` fires.
+    /// Run the subscriber that relays updates published by other replicas to local watchers
+    /// (this replica's own come back from Redis too, and are dropped: [`Cache::publish`] fanned
+    /// them out already). Reconnects forever; returns when `shutdown` fires.
     pub async fn run_subscriber(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let Some(client) = self.client.clone() else {
             return;
@@ -223,8 +271,7 @@ impl Cache {
                                 _ = shutdown.changed() => return,
                                 m = stream.next() => match m {
                                     Some(msg) => {
-                                        let payload: Vec<u8> = msg.get_payload_bytes().to_vec();
-                                        if let Ok(u) = Update::decode(payload.as_slice()) {
+                                        if let Some(u) = foreign(msg.get_payload_bytes(), &self.origin) {
                                             let _ = self.fanout.send(u);
                                         }
                                     }
@@ -241,5 +288,36 @@ impl Cache {
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn update() -> Update {
+        Update {
+            swap: Some(pb::Swap {
+                swap_id: "00112233445566778899aabbccddeeff".to_owned(),
+                version: 7,
+                ..pb::Swap::default()
+            }),
+            event: "source lock seen".to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_replica_drops_its_own_updates_and_keeps_every_other_one() {
+        let (me, other) = (new_origin(), new_origin());
+        assert_ne!(me, other);
+        let mine = envelope(&update(), &me);
+        assert_eq!(foreign(&mine, &me), None);
+        assert_eq!(foreign(&mine, &other), Some(update()));
+        // A replica that publishes bare updates (no origin) is always someone else.
+        assert_eq!(foreign(&update().encode_to_vec(), &me), Some(update()));
+        // And a bare decoder reads the enveloped bytes as the update itself.
+        assert_eq!(Update::decode(mine.as_slice()).unwrap(), update());
     }
 }
