@@ -25,7 +25,7 @@ use crosslock_core::timelock::{Escalation, FeeBand};
 use crosslock_eth::{SendError, SwapParams, TxIntent, TxSender, TxState};
 use sqlx::PgPool;
 use thiserror::Error;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::db::{self, BtcOutboxRow, DbError, PgTxStore, btc_outbox};
 use crate::metrics as m;
@@ -415,7 +415,7 @@ impl<P: Provider + Clone> Executor<P> {
             }
             LockTerms::Btc(h) => {
                 if let Some(row) = btc_outbox::get(&self.pool, &k).await? {
-                    return self.broadcast_btc(&row);
+                    return self.broadcast_btc(&row, false);
                 }
                 let params = htlc(h)?;
                 let dest = Destination::BtcScript(params.script_pubkey().to_bytes());
@@ -455,7 +455,7 @@ impl<P: Provider + Clone> Executor<P> {
                 info!(swap_id = %id, txid = %row.txid, "dst HTLC funding persisted");
                 self.report_btc(id, SignKind::LockDst, &row);
                 self.crash_here(SignKind::LockDst)?;
-                self.broadcast_btc(&row)
+                self.broadcast_btc(&row, true)
             }
         }
     }
@@ -568,6 +568,7 @@ impl<P: Provider + Clone> Executor<P> {
         }
         if entry.state == TxState::Pending {
             eth.sender.broadcast(&entry).await?;
+            info!(swap_id = %id, kind = kind.name(), nonce = entry.nonce, hash = %entry.hash, "ethereum transaction broadcast");
         }
         Ok(())
     }
@@ -578,6 +579,7 @@ impl<P: Provider + Clone> Executor<P> {
             && entry.state == TxState::Pending
         {
             eth.sender.broadcast(&entry).await?;
+            debug!(key = k, nonce = entry.nonce, hash = %entry.hash, "ethereum transaction re-broadcast");
         }
         Ok(())
     }
@@ -608,7 +610,7 @@ impl<P: Provider + Clone> Executor<P> {
             && (row.escalation == label || row.state != "pending")
         {
             // Same point on the schedule: re-broadcasting is all there is to do.
-            return self.broadcast_btc(row);
+            return self.broadcast_btc(row, false);
         }
         let payout = self
             .btc
@@ -642,7 +644,7 @@ impl<P: Provider + Clone> Executor<P> {
             // At the cap a valid replacement may be impossible: keep the version we have on the
             // wire (the alert above is the operator's cue to raise the cap).
             (Err(crosslock_btc::spend::SpendError::BumpTooSmall { .. }), Some(row)) if capped => {
-                return self.broadcast_btc(row);
+                return self.broadcast_btc(row, false);
             }
             (Err(e), _) => return Err(ExecError::Btc(e.to_string())),
         };
@@ -666,7 +668,7 @@ impl<P: Provider + Clone> Executor<P> {
         if !written {
             // Another writer got there first; broadcast what the outbox holds.
             if let Some(current) = btc_outbox::get(&self.pool, &k).await? {
-                return self.broadcast_btc(&current);
+                return self.broadcast_btc(&current, false);
             }
             return Ok(());
         }
@@ -678,7 +680,7 @@ impl<P: Provider + Clone> Executor<P> {
         info!(swap_id = %id, kind = kind.name(), txid = %row.txid, rate_sat_vb = rate.to_sat_per_vb_ceil(), escalation = %row.escalation, bump = prev.is_some(), "bitcoin spend persisted");
         self.report_btc(id, kind, &row);
         self.crash_here(kind)?;
-        self.broadcast_btc(&row)
+        self.broadcast_btc(&row, true)
     }
 
     fn report_btc(&self, id: SwapId, kind: SignKind, row: &BtcOutboxRow) {
@@ -698,11 +700,23 @@ impl<P: Provider + Clone> Executor<P> {
         });
     }
 
-    fn broadcast_btc(&mut self, row: &BtcOutboxRow) -> Result<(), ExecError> {
+    /// Hands an outbox row's transaction to the node. A `fresh` row (signed just now: a first
+    /// version or a bump) is logged at info once the node has it, a re-broadcast at debug.
+    fn broadcast_btc(&mut self, row: &BtcOutboxRow, fresh: bool) -> Result<(), ExecError> {
         let btc = self.btc.as_mut().ok_or(ExecError::NoChain("bitcoin"))?;
         let tx: Transaction = bitcoin::consensus::deserialize(&row.raw)
             .map_err(|e| ExecError::Btc(format!("outbox row {}: {e}", row.key)))?;
-        btc.broadcaster.broadcast(&tx).map_err(ExecError::Broadcast)
+        btc.broadcaster
+            .broadcast(&tx)
+            .map_err(ExecError::Broadcast)?;
+        // The outbox key starts with the signature kind: lock, claim_src, refund_dst, ...
+        let kind = row.key.split(':').next().unwrap_or_default();
+        if fresh {
+            info!(swap_id = %row.swap_id, kind, txid = %row.txid, "bitcoin transaction broadcast");
+        } else {
+            debug!(swap_id = %row.swap_id, kind, txid = %row.txid, "bitcoin transaction re-broadcast");
+        }
+        Ok(())
     }
 
     /// After a start or a takeover: re-broadcast every pending transaction in both outboxes,
@@ -716,7 +730,7 @@ impl<P: Provider + Clone> Executor<P> {
             btc_outbox::finalize_terminal(&self.pool).await?;
             for row in btc_outbox::open(&self.pool).await? {
                 if row.state == "pending"
-                    && let Err(e) = self.broadcast_btc(&row)
+                    && let Err(e) = self.broadcast_btc(&row, false)
                 {
                     warn!(key = %row.key, error = %e, "re-broadcast failed; will retry");
                 }
