@@ -9,7 +9,14 @@
 //! `E2E_BTC_RPC_URL` and `E2E_ELECTRUM_URL` name a real bitcoind and Electrum server.
 //!
 //! The binaries are the ones `cargo build --bins` put next to this test's own executable
-//! (`scripts/test` builds them first); a missing one fails with that instruction.
+//! (`scripts/test` builds them first); a missing one fails with that instruction. Another
+//! directory can be named with [`Options::bin_dir`] or `CROSSLOCK_BIN_DIR` (the end-to-end
+//! benchmark runs release builds), and `btc-regtest` alone with [`Options::btc_regtest`].
+//!
+//! Besides the scenarios' one maker (`maker`, anvil's account 1), a stack can have any number of
+//! makers of its own ([`Options::makers`]), each with its own state file, Bitcoin wallet (given a
+//! mature coinbase before the daemons start) and random Ethereum key, so that many swaps can run
+//! at once without sharing a nonce or a coin.
 
 #![allow(clippy::print_stderr)]
 
@@ -20,7 +27,6 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use crosslock_regtest::client::RpcClient;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -36,23 +42,49 @@ fn repo_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// Where `cargo build --bins` put the binaries: the directory above this test's `deps/`.
+/// Where the binaries are: `CROSSLOCK_BIN_DIR` when set, else where `cargo build --bins` put
+/// them, the directory above this test's `deps/`.
 pub fn bin_dir() -> Result<PathBuf> {
+    if let Some(d) = std::env::var_os("CROSSLOCK_BIN_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d));
+    }
     let exe = std::env::current_exe()?;
     let deps = exe.parent().context("test executable has no directory")?;
     let dir = deps.parent().context("no target profile directory")?;
     Ok(dir.to_path_buf())
 }
 
-fn bin(name: &str) -> Result<PathBuf> {
-    let p = bin_dir()?.join(name);
-    if !p.exists() {
-        bail!(
-            "{} is missing: build the binaries first with `cargo build --bins` (scripts/test does)",
-            p.display()
-        );
+/// The binaries a stack runs.
+#[derive(Debug, Clone)]
+struct Bins {
+    dir: PathBuf,
+    btc_regtest: Option<PathBuf>,
+}
+
+impl Bins {
+    fn new(opts: &Options) -> Result<Bins> {
+        Ok(Bins {
+            dir: match &opts.bin_dir {
+                Some(d) => d.clone(),
+                None => bin_dir()?,
+            },
+            btc_regtest: opts.btc_regtest.clone(),
+        })
     }
-    Ok(p)
+
+    fn get(&self, name: &str) -> Result<PathBuf> {
+        let p = match (&self.btc_regtest, name) {
+            (Some(p), "btc-regtest") => p.clone(),
+            _ => self.dir.join(name),
+        };
+        if !p.exists() {
+            bail!(
+                "{} is missing: build the binaries first with `cargo build --bins` (scripts/test does)",
+                p.display()
+            );
+        }
+        Ok(p)
+    }
 }
 
 /// A port nobody listens on right now.
@@ -126,6 +158,11 @@ impl Proc {
         std::fs::read_to_string(&self.log).is_ok_and(|s| s.contains(needle))
     }
 
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Still running.
     pub fn alive(&mut self) -> bool {
         self.child
@@ -147,6 +184,22 @@ pub struct Options {
     pub btc_block_secs: u64,
     /// How long the relayer's quotes bind: the maker must fund before then.
     pub quote_ttl_secs: u64,
+    /// Makers of the stack's own besides `maker`: named `maker-0`, `maker-1`, ... (see
+    /// [`Stack::makers`]).
+    pub makers: u32,
+    /// Coinbases mined to the resolver's hot wallet before the daemons start, all mature by
+    /// then. It funds one HTLC per ETH -> BTC swap, so many concurrent swaps want many coins
+    /// rather than chains of unconfirmed change.
+    pub resolver_coinbases: u32,
+    /// Both daemons log JSON lines (with timestamps to the microsecond) instead of text.
+    pub json_logs: bool,
+    /// The relayer's limit of public API calls per minute per client address (`None`: its
+    /// default). Every maker of a stack calls from 127.0.0.1.
+    pub rate_limit_per_minute: Option<u64>,
+    /// Where `relayer`, `resolver`, `swapctl` (and `btc-regtest`) are; `None`: [`bin_dir`].
+    pub bin_dir: Option<PathBuf>,
+    /// The `btc-regtest` binary, when it is not in the binary directory.
+    pub btc_regtest: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -156,8 +209,27 @@ impl Default for Options {
         Options {
             btc_block_secs: 3,
             quote_ttl_secs: 600,
+            makers: 0,
+            resolver_coinbases: 110,
+            json_logs: false,
+            rate_limit_per_minute: None,
+            bin_dir: None,
+            btc_regtest: None,
         }
     }
+}
+
+/// One of a stack's own makers ([`Options::makers`]): its `swapctl` state is `<name>.json`, its
+/// Bitcoin wallet `<name>-btc-wallet.json`, its Ethereum key `<name>-eth-key`, all in the stack's
+/// directory.
+#[derive(Debug, Clone)]
+pub struct Maker {
+    /// What [`Stack::swapctl`] takes.
+    pub name: String,
+    /// Its Ethereum address (EIP-55), given 1,000 ETH.
+    pub eth_address: String,
+    /// The wallet address its coinbase was mined to.
+    pub btc_address: String,
 }
 
 /// One whole stack.
@@ -174,7 +246,7 @@ pub struct Stack {
     pub eth_url: String,
     btc_proc: Option<Proc>,
     /// Bitcoin RPC.
-    pub btc: RpcClient,
+    pub btc: BtcRpc,
     /// Electrum, `tcp://host:port`.
     pub electrum_url: String,
     /// The escrow contract.
@@ -185,9 +257,13 @@ pub struct Stack {
     pub relayer: Proc,
     /// The resolver process.
     pub resolver: Proc,
+    /// The stack's own makers ([`Options::makers`]).
+    pub makers: Vec<Maker>,
     ports: Ports,
     admin_token: PathBuf,
     automine: bool,
+    bins: Bins,
+    json_logs: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -260,6 +336,146 @@ fn write(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
     Ok(p)
 }
 
+/// Writes a file only its owner may read (keys).
+fn secret_file(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
+    let p = write(dir, name, text)?;
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(p)
+}
+
+/// The stack's own makers: an Ethereum key each (random, written 0600) and a Bitcoin wallet each
+/// (made by `swapctl wallet address`, a few at a time), nothing funded yet.
+fn make_makers(bins: &Bins, d: &Path, n: u32) -> Result<Vec<Maker>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let swapctl = bins.get("swapctl")?;
+    let seed = unique();
+    let names: Vec<String> = (0..n).map(|i| format!("maker-{i}")).collect();
+    let mut makers = Vec::with_capacity(names.len());
+    for chunk in names.chunks(8) {
+        let mut running = Vec::new();
+        for name in chunk {
+            let key = format!(
+                "0x{}",
+                hex::encode(Sha256::digest(format!("{seed}:{name}:eth-key")))
+            );
+            let signer: alloy::signers::local::PrivateKeySigner =
+                key.parse().context("a maker's Ethereum key")?;
+            secret_file(d, &format!("{name}-eth-key"), &key)?;
+            let child = Command::new(&swapctl)
+                .args(["--json", "wallet", "address"])
+                .env("SWAPCTL_STATE_FILE", d.join(format!("{name}.json")))
+                .env(
+                    "SWAPCTL_BTC_WALLET",
+                    d.join(format!("{name}-btc-wallet.json")),
+                )
+                .env("SWAPCTL_NETWORK", "regtest")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .context("cannot run swapctl")?;
+            running.push((name, signer.address().to_checksum(None), child));
+        }
+        for (name, eth_address, child) in running {
+            let out = child.wait_with_output()?;
+            let v: Value = serde_json::from_slice(&out.stdout).with_context(|| {
+                format!(
+                    "swapctl wallet address for {name}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })?;
+            makers.push(Maker {
+                name: name.clone(),
+                eth_address,
+                btc_address: v["address"]
+                    .as_str()
+                    .context("no maker address")?
+                    .to_owned(),
+            });
+        }
+    }
+    Ok(makers)
+}
+
+/// A blocking JSON-RPC client for the Bitcoin node (btc-regtest, or bitcoind with
+/// `user:password`): HTTP/1.0, one connection per call. Kept here rather than taken from
+/// crosslock-regtest, whose library would link libbitcoinkernel into everything that uses the
+/// harness (the release-built benchmark included).
+#[derive(Clone)]
+pub struct BtcRpc {
+    host_port: String,
+    path: String,
+    auth: Option<String>,
+}
+
+impl std::fmt::Debug for BtcRpc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BtcRpc")
+            .field("host_port", &self.host_port)
+            .field("auth", &self.auth.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl BtcRpc {
+    /// `url` like `http://127.0.0.1:18443`; `auth` as `user:password`.
+    pub fn new(url: &str, auth: Option<&str>) -> BtcRpc {
+        let rest = url.strip_prefix("http://").unwrap_or(url);
+        let (host_port, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        BtcRpc {
+            host_port: host_port.to_owned(),
+            path: if path.is_empty() { "/" } else { path }.to_owned(),
+            auth: auth.map(str::to_owned),
+        }
+    }
+
+    /// Calls `method` with positional `params`; a JSON-RPC error is an error.
+    pub fn call(&self, method: &str, params: &[Value]) -> Result<Value> {
+        use base64::Engine as _;
+        use std::io::Read as _;
+        let body =
+            json!({"jsonrpc": "1.0", "id": 1, "method": method, "params": params}).to_string();
+        let mut c = std::net::TcpStream::connect(&self.host_port)
+            .with_context(|| format!("cannot reach the Bitcoin node at {}", self.host_port))?;
+        c.set_read_timeout(Some(Duration::from_secs(600)))?;
+        let auth = self
+            .auth
+            .as_ref()
+            .map(|a| {
+                format!(
+                    "Authorization: Basic {}\r\n",
+                    base64::engine::general_purpose::STANDARD.encode(a)
+                )
+            })
+            .unwrap_or_default();
+        write!(
+            c,
+            "POST {} HTTP/1.0\r\nHost: {}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.path,
+            self.host_port,
+            body.len()
+        )?;
+        let mut raw = Vec::new();
+        c.read_to_end(&mut raw)?;
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .context("no HTTP header in the node's answer")?;
+        let head = String::from_utf8_lossy(&raw[..split]);
+        if head.split_whitespace().nth(1) == Some("401") {
+            bail!("{method}: 401 unauthorized");
+        }
+        let v: Value = serde_json::from_slice(&raw[split + 4..])
+            .with_context(|| format!("{method}: the answer is not JSON ({head})"))?;
+        if let Some(e) = v.get("error").filter(|e| !e.is_null()) {
+            bail!("RPC error {}: {}", e["code"], e["message"]);
+        }
+        Ok(v.get("result").cloned().unwrap_or(Value::Null))
+    }
+}
+
 fn tcp_up(port: u16) -> bool {
     std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
@@ -271,6 +487,7 @@ impl Stack {
             .prefix("crosslock-e2e-")
             .tempdir()?;
         let d = dir.path().to_path_buf();
+        let bins = Bins::new(&opts)?;
         let db_name = format!("crosslock_e2e_{}", unique());
         let db_url = create_db(&db_name).await?;
 
@@ -302,13 +519,13 @@ impl Stack {
         ) {
             (Ok(rpc), Ok(el)) => (
                 None,
-                RpcClient::new(&rpc, std::env::var("E2E_BTC_RPC_AUTH").ok().as_deref()),
+                BtcRpc::new(&rpc, std::env::var("E2E_BTC_RPC_AUTH").ok().as_deref()),
                 el,
             ),
             _ => {
                 let rpc_port = free_port()?;
                 let el_port = free_port()?;
-                let mut cmd = Command::new(bin("btc-regtest")?);
+                let mut cmd = Command::new(bins.get("btc-regtest")?);
                 cmd.args([
                     "--datadir",
                     &d.join("btc").display().to_string(),
@@ -321,7 +538,7 @@ impl Stack {
                     cmd.args(["--automine", &opts.btc_block_secs.to_string()]);
                 }
                 let p = Proc::spawn("btc-regtest", cmd, d.join("btc-regtest.log"))?;
-                let rpc = RpcClient::new(&format!("http://127.0.0.1:{rpc_port}"), None);
+                let rpc = BtcRpc::new(&format!("http://127.0.0.1:{rpc_port}"), None);
                 (Some(p), rpc, format!("tcp://127.0.0.1:{el_port}"))
             }
         };
@@ -350,7 +567,7 @@ impl Stack {
 
         // The resolver's hot wallet, funded on both chains.
         let keys = d.join("resolver-keys");
-        let out = Command::new(bin("resolver")?)
+        let out = Command::new(bins.get("resolver")?)
             .args(["--network", "regtest", "keygen"])
             .arg(&keys)
             .output()?;
@@ -366,8 +583,24 @@ impl Stack {
         };
         let resolver_btc = field("bitcoin receive address: ")?;
         let resolver_eth = field("ethereum address: ")?;
-        btc.call("generatetoaddress", &[json!(110), json!(resolver_btc)])
-            .map_err(|e| anyhow!("mining to the resolver: {e}"))?;
+        // The stack's own makers first: each one's coinbase is mined before the resolver's and
+        // the scenario maker's blocks, so all of them are mature when the daemons start.
+        let makers = make_makers(&bins, &d, opts.makers)?;
+        for m in &makers {
+            btc.call("generatetoaddress", &[json!(1), json!(m.btc_address)])
+                .map_err(|e| anyhow!("mining to {}: {e}", m.name))?;
+            eth_rpc(
+                &eth_url,
+                "anvil_setBalance",
+                json!([m.eth_address, "0x3635c9adc5dea00000"]),
+            )
+            .await?;
+        }
+        btc.call(
+            "generatetoaddress",
+            &[json!(opts.resolver_coinbases), json!(resolver_btc)],
+        )
+        .map_err(|e| anyhow!("mining to the resolver: {e}"))?;
         eth_rpc(
             &eth_url,
             "anvil_setBalance",
@@ -380,7 +613,7 @@ impl Stack {
         // The maker's wallet ("maker" in the scenarios) gets one mature coinbase now, before the
         // daemons start, so no scenario mines a burst of blocks under a running relayer.
         let maker_addr = {
-            let out = Command::new(bin("swapctl")?)
+            let out = Command::new(bins.get("swapctl")?)
                 .args(["--json", "wallet", "address"])
                 .env("SWAPCTL_STATE_FILE", d.join("maker.json"))
                 .env("SWAPCTL_NETWORK", "regtest")
@@ -445,7 +678,7 @@ cert_sha256 = "{fp}"
 [[admins]]
 name = "e2e-operator"
 token = "{token}"
-
+{limits}
 [quote]
 ttl_secs = {ttl}
 token_units_per_btc = {{ "{token_addr}" = "50000000000000000000000" }}
@@ -471,6 +704,10 @@ btc_poll_ms = 300
                 token = token_text.trim(),
                 token_addr = token.to_lowercase(),
                 ttl = opts.quote_ttl_secs,
+                limits = opts
+                    .rate_limit_per_minute
+                    .map(|n| format!("\n[limits]\nrate_limit_per_minute = {n}\n"))
+                    .unwrap_or_default(),
             ),
         )?;
         write(
@@ -552,11 +789,11 @@ spread_bps = 40
                 token_addr = token.to_lowercase(),
             ),
         )?;
-        let relayer = start_relayer(&d)?;
+        let relayer = start_relayer(&bins, &d, opts.json_logs)?;
         wait_for("the relayer", Duration::from_secs(60), || {
             tcp_up(ports.public).then_some(())
         })?;
-        let resolver = start_resolver(&d, &db_url)?;
+        let resolver = start_resolver(&bins, &d, &db_url, opts.json_logs)?;
         let stack = Stack {
             dir,
             db_name,
@@ -570,9 +807,12 @@ spread_bps = 40
             token,
             relayer,
             resolver,
+            makers,
             ports,
             admin_token,
             automine: opts.btc_block_secs > 0 && btc_external.is_none(),
+            bins,
+            json_logs: opts.json_logs,
         };
         stack.wait_subscribed()?;
         Ok(stack)
@@ -595,7 +835,7 @@ spread_bps = 40
         self.resolver.kill();
         let log = self.resolver.log.clone();
         let marker = std::fs::read_to_string(&log).map_or(0, |s| s.len());
-        self.resolver = start_resolver(self.dir.path(), &self.db_url)?;
+        self.resolver = start_resolver(&self.bins, self.dir.path(), &self.db_url, self.json_logs)?;
         wait_for(
             "the restarted resolver to subscribe",
             Duration::from_secs(90),
@@ -611,23 +851,37 @@ spread_bps = 40
     /// Kills the relayer (SIGKILL) and starts it again.
     pub fn restart_relayer(&mut self) -> Result<()> {
         self.relayer.kill();
-        self.relayer = start_relayer(self.dir.path())?;
+        self.relayer = start_relayer(&self.bins, self.dir.path(), self.json_logs)?;
         let port = self.ports.public;
         wait_for("the restarted relayer", Duration::from_secs(60), || {
             tcp_up(port).then_some(())
         })
     }
 
-    /// Runs `swapctl` as the maker whose state lives in `maker.json` of the stack's directory.
+    /// Runs `swapctl` as the maker whose state lives in `<maker>.json` of the stack's directory.
     pub fn swapctl(&self, maker: &str, args: &[&str]) -> Result<Output> {
+        Ok(self.swapctl_command(maker, args)?.output()?)
+    }
+
+    /// The `swapctl` command [`Stack::swapctl`] runs, to be run some other way (many at once,
+    /// following its output). One of the stack's own [`Stack::makers`] uses its own wallet and
+    /// Ethereum key; any other name shares `btc-wallet.json` and is given anvil's account 1.
+    pub fn swapctl_command(&self, maker: &str, args: &[&str]) -> Result<Command> {
         let d = self.dir.path();
-        let eth_key = write(d, &format!("{maker}-eth-key"), ANVIL_KEY1)?;
-        std::fs::set_permissions(
-            &eth_key,
-            std::os::unix::fs::PermissionsExt::from_mode(0o600),
-        )?;
-        Ok(Command::new(bin("swapctl")?)
-            .args(args)
+        let own = self.makers.iter().any(|m| m.name == maker);
+        let eth_key = if own {
+            d.join(format!("{maker}-eth-key"))
+        } else {
+            secret_file(d, &format!("{maker}-eth-key"), ANVIL_KEY1)?
+        };
+        let mut cmd = Command::new(self.bins.get("swapctl")?);
+        if own {
+            cmd.env(
+                "SWAPCTL_BTC_WALLET",
+                d.join(format!("{maker}-btc-wallet.json")),
+            );
+        }
+        cmd.args(args)
             .env(
                 "SWAPCTL_RELAYER_URL",
                 format!("http://127.0.0.1:{}", self.ports.public),
@@ -642,8 +896,8 @@ spread_bps = 40
             .env("SWAPCTL_ELECTRUM_URL", &self.electrum_url)
             .env("SWAPCTL_ETH_RPC_URL", &self.eth_url)
             .env("SWAPCTL_ETH_KEY_FILE", eth_key)
-            .env("SWAPCTL_ESCROW_ADDRESS", &self.escrow)
-            .output()?)
+            .env("SWAPCTL_ESCROW_ADDRESS", &self.escrow);
+        Ok(cmd)
     }
 
     /// `swapctl` that must succeed; returns its standard output.
@@ -741,6 +995,16 @@ spread_bps = 40
         self.automine
     }
 
+    /// Every process the stack started and still runs (anvil, btc-regtest, relayer, resolver).
+    pub fn processes(&self) -> Vec<&Proc> {
+        let mut v = vec![&self.anvil];
+        v.extend(self.btc_proc.as_ref());
+        v.push(&self.relayer);
+        v.push(&self.resolver);
+        v.retain(|p| p.pid().is_some());
+        v
+    }
+
     /// The relayer's Prometheus page.
     pub fn relayer_metrics(&self) -> Result<String> {
         use std::io::Read as _;
@@ -806,15 +1070,21 @@ spread_bps = 40
     }
 }
 
-fn start_relayer(d: &Path) -> Result<Proc> {
-    let mut cmd = Command::new(bin("relayer")?);
+fn start_relayer(bins: &Bins, d: &Path, json_logs: bool) -> Result<Proc> {
+    let mut cmd = Command::new(bins.get("relayer")?);
     cmd.arg("--config").arg(d.join("relayer.toml"));
+    if json_logs {
+        cmd.env("RELAYER_LOG_JSON", "true");
+    }
     Proc::spawn("relayer", cmd, d.join("relayer.log"))
 }
 
-fn start_resolver(d: &Path, db_url: &str) -> Result<Proc> {
+fn start_resolver(bins: &Bins, d: &Path, db_url: &str, json_logs: bool) -> Result<Proc> {
     let keys = d.join("resolver-keys");
-    let mut cmd = Command::new(bin("resolver")?);
+    let mut cmd = Command::new(bins.get("resolver")?);
+    if json_logs {
+        cmd.env("RESOLVER_LOG_JSON", "true");
+    }
     cmd.arg("run")
         .env("RESOLVER_CONFIG", d.join("resolver.toml"))
         .env("RESOLVER_DATABASE_URL", db_url)

@@ -2,19 +2,21 @@
 //! writes the same figures as JSON, stamped with the core count, the commit and the time.
 //!
 //! It owns no protocol logic: it drives the project's own crates (the relayer's engine and
-//! store, crates/btc's builders and Electrum watcher) and reads what they cost. It must never
-//! be linked into a service.
+//! store, crates/btc's builders and Electrum watcher) and binaries (a whole stack started by the
+//! end-to-end harness) and reads what they cost. It must never be linked into a service.
 
 // A benchmark reports on the terminal; that is its whole job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod btc_size;
+mod e2e;
 mod gas;
 mod jsonrpc;
 mod out;
 mod pipeline;
 mod watch;
 mod watch_eth;
+mod watch_relayer;
 
 use std::path::PathBuf;
 
@@ -51,15 +53,8 @@ enum Cmd {
     /// One Ethereum run of `watch` (started by `watch` itself in a fresh process).
     #[command(hide = true)]
     WatchEthOne(watch_eth::OneArgs),
-    /// Record the end-to-end benchmark as not runnable yet, with the reason.
-    E2e {
-        /// What is missing.
-        #[arg(long)]
-        missing: String,
-        /// Swaps asked for.
-        #[arg(long, default_value_t = 200)]
-        swaps: u64,
-    },
+    /// Many concurrent swaps through a whole stack of the real binaries.
+    E2e(e2e::Args),
 }
 
 fn main() -> Result<()> {
@@ -78,12 +73,6 @@ fn main() -> Result<()> {
         Cmd::Watch(a) => watch::run(&out, &a),
         Cmd::WatchOne(a) => watch::run_one(&a),
         Cmd::WatchEthOne(a) => watch_eth::run_one(&a),
-        Cmd::E2e { missing, swaps } => {
-            println!("e2e: not yet: {missing}");
-            out.write(
-                "e2e",
-                serde_json::json!({"status": "not_yet", "swaps": swaps, "missing": missing}),
-            )
-        }
+        Cmd::E2e(a) => e2e::run(&out, &a),
     }
 }

@@ -18,6 +18,11 @@ impl Out {
         Ok(Out { dir })
     }
 
+    /// The directory results go to.
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     /// Writes `<dir>/<name>.json`: `results` under `results`, with the stamp beside it.
     pub(crate) fn write(&self, name: &str, results: Value) -> Result<()> {
         let doc = json!({

@@ -1,8 +1,10 @@
 //! `pipeline`: swaps driven from `Created` to `Completed` through the relayer's own engine and
-//! store on real Postgres and Redis. Maker and resolver inputs go through `Engine` the way the
-//! gRPC handlers call it; chain facts go through `watcher::apply_update` as `Observation`s in
-//! `ChainUpdate`s, one serial watcher per chain as in the relayer, each update carrying what the
-//! swaps in flight submitted since the last one (a block). Postgres transactions are counted
+//! store and the resolver's own store on real Postgres and Redis. Maker and resolver inputs go
+//! through `Engine` the way the gRPC handlers call it; chain facts go through
+//! `watcher::apply_update` as `Observation`s in `ChainUpdate`s, one serial watcher per chain as
+//! in the relayer, each update carrying what the swaps in flight submitted since the last one (a
+//! block). The resolver's side is its intake's shape: one task recording each match and secret
+//! in a transaction, and each look's chain facts with `resolver::db::append_many`. Postgres transactions are counted
 //! from `pg_stat_database`; round trips by a counting proxy on a smaller sample; pgbench runs
 //! against the same server for its ceiling.
 
@@ -16,14 +18,15 @@ use crosslock_core::chain::{BtcPubkey, Chain, EthAddress, LockId, Network, TxId}
 use crosslock_core::finality::{Depth, EthDepth};
 use crosslock_core::order::{Direction, MatchParams, Order, Terms};
 use crosslock_core::secret::{Secret, SwapId};
-use crosslock_core::swap::{Event, PresignedClaim, SpendKind};
+use crosslock_core::swap::{Event, PresignedClaim, Side, SpendKind};
 use crosslock_core::time::{BtcHeight, Clock, UnixTime};
 use crosslock_relayer::cache::Cache;
 use crosslock_relayer::engine::Engine;
 use crosslock_relayer::store::{Input, NewSwap, Store, now_unix};
 use crosslock_relayer::watcher::{ChainUpdate, Observation, apply_update};
+use crosslock_resolver::db as rdb;
 use serde_json::json;
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, PgConnection, PgPool};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
@@ -35,8 +38,9 @@ pub(crate) struct Args {
     /// Swaps in the timed run (half each direction).
     #[arg(long, default_value_t = 10_000)]
     swaps: usize,
-    /// Swaps in flight at once (maker/resolver clients).
-    #[arg(long, default_value_t = 64)]
+    /// Swaps in flight at once (maker/resolver clients). A chain update carries the facts of
+    /// the swaps in flight, so this sets how much each batch amortises.
+    #[arg(long, default_value_t = 1_000)]
     concurrency: usize,
     /// Postgres pool size (the relayer's default).
     #[arg(long, default_value_t = 16)]
@@ -50,6 +54,9 @@ pub(crate) struct Args {
     /// Swaps in the round-trip counting run (through the proxy, not timed).
     #[arg(long, default_value_t = 200)]
     count_swaps: usize,
+    /// Drive the relayer alone, without the resolver's store.
+    #[arg(long)]
+    relayer_only: bool,
     /// pgbench run length in seconds (0: skip pgbench).
     #[arg(long, default_value_t = 12)]
     pgbench_secs: u64,
@@ -76,7 +83,7 @@ const STEPS: [&str; 11] = [
     "src claim settled",
 ];
 
-fn with_db(url: &str, db: &str) -> Result<String> {
+pub(crate) fn with_db(url: &str, db: &str) -> Result<String> {
     let (base, _) = url
         .rsplit_once('/')
         .context("DATABASE_URL has no database")?;
@@ -84,7 +91,7 @@ fn with_db(url: &str, db: &str) -> Result<String> {
     Ok(format!("{base}/{db}"))
 }
 
-fn rand32() -> Result<[u8; 32]> {
+pub(crate) fn rand32() -> Result<[u8; 32]> {
     let mut b = [0_u8; 32];
     b[..16].copy_from_slice(&crosslock_relayer::random_id()?);
     b[16..].copy_from_slice(&crosslock_relayer::random_id()?);
@@ -95,6 +102,22 @@ struct Job {
     obs: Observation,
     done: oneshot::Sender<()>,
 }
+
+/// Waits for one job, then takes whatever else is queued, up to `max`: one block's worth.
+/// `None` once every sender is gone.
+async fn next_batch<T>(rx: &mut mpsc::UnboundedReceiver<T>, max: usize) -> Option<Vec<T>> {
+    let mut jobs = vec![rx.recv().await?];
+    while jobs.len() < max {
+        match rx.try_recv() {
+            Ok(j) => jobs.push(j),
+            Err(_) => break,
+        }
+    }
+    Some(jobs)
+}
+
+/// How often the pipeline's Bitcoin height moves: a block a second, 600 times mainnet's pace.
+const BTC_BLOCK: Duration = Duration::from_secs(1);
 
 /// One chain's watcher: batches whatever is queued into one update and applies it.
 async fn watcher(
@@ -107,15 +130,15 @@ async fn watcher(
     blocks: Arc<AtomicU64>,
 ) -> Result<()> {
     let mut height = start;
-    while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < block_max {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
-            }
+    let mut mined = Instant::now();
+    while let Some(jobs) = next_batch(&mut rx, block_max).await {
+        // Bitcoin timelocks count blocks: its height moves once per `BTC_BLOCK` (each update is
+        // a poll, not a block), so a run with many swaps in flight does not age them by
+        // hundreds of blocks. Ethereum's clock is the block time, which is wall time here.
+        if chain == Chain::Ethereum || mined.elapsed() >= BTC_BLOCK {
+            height += 1;
+            mined = Instant::now();
         }
-        height += 1;
         let u = ChainUpdate {
             height,
             hash: height.to_be_bytes().to_vec(),
@@ -133,15 +156,144 @@ async fn watcher(
     Ok(())
 }
 
+/// What reaches the resolver's intake, which is one task in the daemon.
+enum ResJob {
+    /// An accepted offer: `Created` and `Matched` in one transaction.
+    Match {
+        id: SwapId,
+        created: Box<Event>,
+        matched: Box<Event>,
+        done: oneshot::Sender<()>,
+    },
+    /// The relayer's `SecretReleased` (BTC -> ETH): the clock and the secret.
+    Secret {
+        id: SwapId,
+        secret: Secret,
+        done: oneshot::Sender<()>,
+    },
+    /// A fact the resolver's own watchers found; one look's facts go in one transaction.
+    Chain {
+        id: SwapId,
+        event: Box<Event>,
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// The resolver's intake as the daemon runs it (`resolver::intake`): one task; each accepted
+/// offer and each released secret its own transaction, and each look at the chains one
+/// `append_many` of every swap's facts, with the clock first for a swap whose clock moved and,
+/// when the Bitcoin tip moved, the clock for every other open swap.
+async fn resolver_intake(
+    pool: PgPool,
+    store: Store,
+    block_max: usize,
+    mut rx: mpsc::UnboundedReceiver<ResJob>,
+) -> Result<()> {
+    use std::collections::HashMap;
+    let mut ticked: HashMap<SwapId, Clock> = HashMap::new();
+    let mut last_tip = None;
+    while let Some(jobs) = next_batch(&mut rx, block_max).await {
+        let clock = store.clock().await?;
+        let mut chain: Vec<(SwapId, Event)> = Vec::new();
+        let mut dones = Vec::new();
+        for j in jobs {
+            match j {
+                ResJob::Match {
+                    id,
+                    created,
+                    matched,
+                    done,
+                } => {
+                    let r = rdb::append_many(&pool, &[(id, vec![*created, *matched])]).await?;
+                    if r.first().is_none_or(|(_, a)| a.swap.terms.is_none()) {
+                        bail!("the resolver's store refused the match");
+                    }
+                    ticked.insert(id, r[0].1.swap.clock);
+                    let _ = done.send(());
+                }
+                ResJob::Secret { id, secret, done } => {
+                    let mut evs = Vec::new();
+                    if ticked.get(&id) != Some(&clock) {
+                        evs.push(Event::Tick { clock });
+                    }
+                    evs.push(Event::SecretRevealed {
+                        secret,
+                        maker_claim: None,
+                    });
+                    let r = rdb::append_many(&pool, &[(id, evs)]).await?;
+                    if r.first().is_none_or(|(_, a)| a.swap.secret.is_none()) {
+                        bail!("the resolver's store refused the secret");
+                    }
+                    ticked.insert(id, r[0].1.swap.clock);
+                    let _ = done.send(());
+                }
+                ResJob::Chain { id, event, done } => {
+                    chain.push((id, *event));
+                    dones.push(done);
+                }
+            }
+        }
+        if chain.is_empty() && last_tip == Some(clock.btc_tip) {
+            continue;
+        }
+        let mut order: Vec<SwapId> = Vec::new();
+        let mut per: HashMap<SwapId, Vec<Event>> = HashMap::new();
+        for (id, ev) in chain {
+            let evs = per.entry(id).or_insert_with(|| {
+                order.push(id);
+                Vec::new()
+            });
+            if evs.is_empty() && ticked.get(&id) != Some(&clock) {
+                evs.push(Event::Tick { clock });
+            }
+            evs.push(ev);
+        }
+        let mut batch: Vec<(SwapId, Vec<Event>)> = order
+            .iter()
+            .map(|id| (*id, per.remove(id).unwrap_or_default()))
+            .collect();
+        if last_tip != Some(clock.btc_tip) {
+            last_tip = Some(clock.btc_tip);
+            let mut rest: Vec<SwapId> = ticked
+                .iter()
+                .filter(|(id, c)| **c != clock && !order.contains(id))
+                .map(|(id, _)| *id)
+                .collect();
+            rest.sort();
+            batch.extend(rest.into_iter().map(|id| (id, vec![Event::Tick { clock }])));
+        }
+        for (id, a) in rdb::append_many(&pool, &batch).await? {
+            if a.swap.state.is_terminal() {
+                ticked.remove(&id);
+            } else if a.swap.clock == clock {
+                ticked.insert(id, clock);
+            }
+        }
+        for d in dones {
+            let _ = d.send(());
+        }
+    }
+    Ok(())
+}
+
 #[derive(Clone)]
 struct Ctx {
     engine: Engine,
     btc: mpsc::UnboundedSender<Job>,
     eth: mpsc::UnboundedSender<Job>,
+    res: Option<mpsc::UnboundedSender<ResJob>>,
 }
 
 impl Ctx {
-    async fn observe(&self, chain: Chain, obs: Observation) -> Result<()> {
+    /// A chain fact: the relayer's watcher of `chain` and (unless relayer-only) the resolver's
+    /// intake both record it; returns when both have committed.
+    async fn observe(
+        &self,
+        chain: Chain,
+        obs: Observation,
+        event: Event,
+        id: SwapId,
+    ) -> Result<()> {
         let (done, wait) = oneshot::channel();
         let q = if chain == Chain::Bitcoin {
             &self.btc
@@ -150,7 +302,35 @@ impl Ctx {
         };
         q.send(Job { obs, done })
             .map_err(|_| anyhow::anyhow!("watcher stopped"))?;
-        wait.await.context("watcher failed")
+        let res = match &self.res {
+            Some(r) => {
+                let (done, wait) = oneshot::channel();
+                r.send(ResJob::Chain {
+                    id,
+                    event: Box::new(event),
+                    done,
+                })
+                .map_err(|_| anyhow::anyhow!("resolver intake stopped"))?;
+                Some(wait)
+            }
+            None => None,
+        };
+        wait.await.context("watcher failed")?;
+        if let Some(w) = res {
+            w.await.context("resolver intake failed")?;
+        }
+        Ok(())
+    }
+
+    /// Sends `job` to the resolver's intake (if any) and waits for its commit.
+    async fn resolver(&self, job: impl FnOnce(oneshot::Sender<()>) -> ResJob) -> Result<()> {
+        if let Some(r) = &self.res {
+            let (done, wait) = oneshot::channel();
+            r.send(job(done))
+                .map_err(|_| anyhow::anyhow!("resolver intake stopped"))?;
+            wait.await.context("resolver intake failed")?;
+        }
+        Ok(())
     }
 }
 
@@ -179,15 +359,27 @@ fn depth(chain: Chain, level: u8) -> Depth {
     }
 }
 
-/// One swap, Created to Completed; returns each step's latency in seconds.
-async fn one_swap(ctx: &Ctx, n: usize) -> Result<[f64; 11]> {
-    let e = &ctx.engine;
+fn side_of(chain: Chain, src: Chain) -> Side {
+    if chain == src { Side::Src } else { Side::Dst }
+}
+
+/// Keys on the curve (the relayer's Bitcoin adapter watches only HTLCs it can build).
+fn pubkey(secret: u8) -> Result<BtcPubkey> {
+    let secp = bitcoin::secp256k1::Secp256k1::signing_only();
+    let sk = bitcoin::secp256k1::SecretKey::from_slice(&[secret; 32])?;
+    Ok(BtcPubkey::from_bytes(
+        &bitcoin::secp256k1::PublicKey::from_secret_key(&secp, &sk).serialize(),
+    )?)
+}
+
+/// Swap `n`'s order (even: BTC -> ETH, odd: ETH -> BTC), 0.01 BTC against 1 ETH, binding for an
+/// hour, on `secret`'s hashlock.
+pub(crate) fn order_of(n: usize, secret: &Secret) -> Result<(Direction, Order)> {
     let dir = if n.is_multiple_of(2) {
         Direction::BtcToEth
     } else {
         Direction::EthToBtc
     };
-    let (src, dst) = (dir.src_chain(), dir.dst_chain());
     let (btc, eth) = (
         Amount::Btc(Sats(1_000_000)),
         Amount::Eth(Wei(Wei::ONE_ETH.0)),
@@ -196,6 +388,75 @@ async fn one_swap(ctx: &Ctx, n: usize) -> Result<[f64; 11]> {
         Direction::BtcToEth => (btc, eth),
         Direction::EthToBtc => (eth, btc),
     };
+    Ok((
+        dir,
+        Order {
+            network: Network::Regtest,
+            hashlock: secret.hashlock(),
+            give,
+            take,
+            maker_btc_pubkey: pubkey(2)?,
+            maker_eth_address: EthAddress([9; 20]),
+            quote_expires: UnixTime(now_unix() + 3_600),
+        },
+    ))
+}
+
+/// The resolver's side of a match at `clock`: timelocks inside the protocol's windows.
+pub(crate) fn match_of(dir: Direction, clock: &Clock) -> Result<MatchParams> {
+    let p = Network::Regtest.params();
+    let (btc_blocks, eth_secs) = match dir {
+        Direction::BtcToEth => (200, 12 * 3_600),
+        Direction::EthToBtc => (80, 40 * 3_600),
+    };
+    Ok(MatchParams {
+        resolver_btc_pubkey: pubkey(3)?,
+        resolver_eth_address: EthAddress([0x22; 20]),
+        escrow_contract: EthAddress([0x33; 20]),
+        chain_id: p.eth_chain_id,
+        btc_timeout: BtcHeight(clock.btc_tip.0 + btc_blocks),
+        eth_timeout: UnixTime(clock.eth_time.0.max(clock.wall.0) + eth_secs),
+        finality: p.finality,
+    })
+}
+
+/// Takes both watcher leases and writes each chain's first head (an empty update), as the
+/// relayer's watchers do before the API may match; returns each chain's start height and
+/// fencing token (Bitcoin first).
+pub(crate) async fn open_heads(engine: &Engine) -> Result<[(u64, i64); 2]> {
+    let mut out = [(0, 0); 2];
+    for (i, (chain, name, h)) in [
+        (Chain::Bitcoin, "bitcoin", 1_000_u64),
+        (Chain::Ethereum, "ethereum", 100),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let start = engine.store.cursor(name).await?.map_or(h, |c| c.0);
+        let token = engine
+            .store
+            .acquire_lease(
+                &format!("watcher:{name}"),
+                "bench",
+                Duration::from_secs(3_600),
+            )
+            .await?
+            .context("watcher lease held elsewhere")?;
+        let u = ChainUpdate {
+            height: start,
+            hash: start.to_be_bytes().to_vec(),
+            time: now_unix(),
+            observations: Vec::new(),
+        };
+        apply_update(engine, chain, &u, token).await?;
+        out[i] = (start, token);
+    }
+    Ok(out)
+}
+
+/// One swap, Created to Completed; returns each step's latency in seconds.
+async fn one_swap(ctx: &Ctx, n: usize) -> Result<[f64; 11]> {
+    let e = &ctx.engine;
     let secret = Secret::new(rand32()?);
     let id = SwapId(crosslock_relayer::random_id()?);
     let mut lat = [0.0; 11];
@@ -208,15 +469,9 @@ async fn one_swap(ctx: &Ctx, n: usize) -> Result<[f64; 11]> {
     };
 
     // Maker submits (what SubmitOrder does after validation).
-    let order = Order {
-        network: Network::Regtest,
-        hashlock: secret.hashlock(),
-        give,
-        take,
-        maker_btc_pubkey: BtcPubkey::from_bytes(&[2; 33])?,
-        maker_eth_address: EthAddress([9; 20]),
-        quote_expires: UnixTime(now_unix() + 3_600),
-    };
+    let (dir, order) = order_of(n, &secret)?;
+    let (src, dst) = (dir.src_chain(), dir.dst_chain());
+    let (give, take) = (order.give, order.take);
     let clock = e.store.clock().await?;
     e.create(&NewSwap {
         id,
@@ -235,29 +490,24 @@ async fn one_swap(ctx: &Ctx, n: usize) -> Result<[f64; 11]> {
     let loaded = e.store.load(id).await?;
     let clock: Clock = e.store.clock().await?;
     let p = Network::Regtest.params();
-    let (btc_blocks, eth_secs) = match dir {
-        Direction::BtcToEth => (200, 12 * 3_600),
-        Direction::EthToBtc => (80, 40 * 3_600),
-    };
-    let m = MatchParams {
-        resolver_btc_pubkey: BtcPubkey::from_bytes(&[3; 33])?,
-        resolver_eth_address: EthAddress([0x22; 20]),
-        escrow_contract: EthAddress([0x33; 20]),
-        chain_id: p.eth_chain_id,
-        btc_timeout: BtcHeight(clock.btc_tip.0 + btc_blocks),
-        eth_timeout: UnixTime(clock.eth_time.0.max(clock.wall.0) + eth_secs),
-        finality: p.finality,
-    };
-    let mut input = Input::new(
-        Event::Matched {
-            terms: Terms::from_match(&order, &m),
-            at: clock,
-        },
-        "resolver:bench",
-    );
+    let m = match_of(dir, &clock)?;
+    let terms = Terms::from_match(&order, &m);
+    let mut input = Input::new(Event::Matched { terms, at: clock }, "resolver:bench");
     input.expected_version = Some(loaded.version);
     input.resolver = Some("bench".to_owned());
     e.apply(id, &input).await?;
+    // The resolver records the match once AcceptOrder returned.
+    ctx.resolver(|done| ResJob::Match {
+        id,
+        created: Box::new(Event::Created {
+            id,
+            order: order.clone(),
+            at: clock,
+        }),
+        matched: Box::new(Event::Matched { terms, at: clock }),
+        done,
+    })
+    .await?;
     lap(&mut lat);
 
     let (src_lock, dst_lock) = (lock_of(src)?, lock_of(dst)?);
@@ -269,6 +519,13 @@ async fn one_swap(ctx: &Ctx, n: usize) -> Result<[f64; 11]> {
             } else {
                 depth(chain, level)
             };
+            let event = Event::LockSeen {
+                side: side_of(chain, src),
+                lock,
+                amount,
+                depth: d,
+                seen_at: UnixTime(now_unix()),
+            };
             ctx.observe(
                 chain,
                 Observation::LockSeen {
@@ -277,6 +534,8 @@ async fn one_swap(ctx: &Ctx, n: usize) -> Result<[f64; 11]> {
                     amount,
                     depth: d,
                 },
+                event,
+                id,
             )
             .await?;
             lap(&mut lat);
@@ -296,6 +555,16 @@ async fn one_swap(ctx: &Ctx, n: usize) -> Result<[f64; 11]> {
     );
     input.clock = Some(clock);
     e.apply(id, &input).await?;
+    // BTC -> ETH: the relayer hands the secret to the resolver, which records it and with it the
+    // claims. ETH -> BTC: the resolver reads it from the maker's claim on chain (next step).
+    if dir == Direction::BtcToEth {
+        ctx.resolver(|done| ResJob::Secret {
+            id,
+            secret: secret.clone(),
+            done,
+        })
+        .await?;
+    }
     lap(&mut lat);
 
     let (dst_tx, src_tx) = (TxId(rand32()?), TxId(rand32()?));
@@ -305,16 +574,26 @@ async fn one_swap(ctx: &Ctx, n: usize) -> Result<[f64; 11]> {
         (dst, dst_lock, dst_tx, 2),
         (src, src_lock, src_tx, 2),
     ] {
+        let kind = SpendKind::Claim {
+            secret: secret.clone(),
+        };
+        let event = Event::SpendSeen {
+            side: side_of(chain, src),
+            lock,
+            tx,
+            kind: kind.clone(),
+            depth: depth(chain, level),
+        };
         ctx.observe(
             chain,
             Observation::SpendSeen {
                 lock,
                 tx,
-                kind: SpendKind::Claim {
-                    secret: secret.clone(),
-                },
+                kind,
                 depth: depth(chain, level),
             },
+            event,
+            id,
         )
         .await?;
         lap(&mut lat);
@@ -323,6 +602,7 @@ async fn one_swap(ctx: &Ctx, n: usize) -> Result<[f64; 11]> {
 }
 
 struct RunResult {
+    resolver_states: Vec<(String, i64)>,
     elapsed: f64,
     latencies: Vec<Vec<f64>>,
     blocks: [u64; 2],
@@ -336,42 +616,27 @@ async fn drive(
     swaps: usize,
     concurrency: usize,
     block_max: usize,
+    with_resolver: bool,
 ) -> Result<RunResult> {
     let store = Store::connect(url, pool).await?;
+    // The resolver's store: its own schema in the same database, as the devnet runs it.
+    let (res, res_task, res_pool) = if with_resolver {
+        let rpool = rdb::connect(url, 4, 5_000).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(resolver_intake(rpool.clone(), store.clone(), block_max, rx));
+        (Some(tx), Some(task), Some(rpool))
+    } else {
+        (None, None, None)
+    };
     let cache = Cache::connect(
         redis,
         &format!("bench-{}", hex::encode(crosslock_relayer::random_id()?)),
     )
     .await?;
     let engine = Engine::new(store.clone(), cache, "bench");
-    let mut starts = [0_u64; 2];
-    let mut tokens = [0_i64; 2];
-    for (i, (chain, name, h)) in [
-        (Chain::Bitcoin, "bitcoin", 1_000_u64),
-        (Chain::Ethereum, "ethereum", 100),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let start = store.cursor(name).await?.map_or(h, |c| c.0);
-        let token = store
-            .acquire_lease(
-                &format!("watcher:{name}"),
-                "bench",
-                Duration::from_secs(3_600),
-            )
-            .await?
-            .context("watcher lease held elsewhere")?;
-        let u = ChainUpdate {
-            height: start,
-            hash: start.to_be_bytes().to_vec(),
-            time: now_unix(),
-            observations: Vec::new(),
-        };
-        apply_update(&engine, chain, &u, token).await?;
-        starts[i] = start;
-        tokens[i] = token;
-    }
+    let heads = open_heads(&engine).await?;
+    let starts = [heads[0].0, heads[1].0];
+    let tokens = [heads[0].1, heads[1].1];
     let (btc_tx, btc_rx) = mpsc::unbounded_channel();
     let (eth_tx, eth_rx) = mpsc::unbounded_channel();
     let counts = [Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0))];
@@ -397,6 +662,7 @@ async fn drive(
         engine: engine.clone(),
         btc: btc_tx,
         eth: eth_tx,
+        res,
     };
     let next = Arc::new(AtomicUsize::new(0));
     let t0 = Instant::now();
@@ -426,6 +692,9 @@ async fn drive(
     drop(ctx);
     wb.await??;
     we.await??;
+    if let Some(t) = res_task {
+        t.await??;
+    }
     for l in &mut latencies {
         l.sort_by(f64::total_cmp);
     }
@@ -434,7 +703,19 @@ async fn drive(
             .fetch_all(store.pool())
             .await?;
     store.pool().close().await;
+    let resolver_states: Vec<(String, i64)> = match res_pool {
+        Some(p) => {
+            let r =
+                sqlx::query_as("SELECT state, count(*) FROM swaps GROUP BY state ORDER BY state")
+                    .fetch_all(&p)
+                    .await?;
+            p.close().await;
+            r
+        }
+        None => Vec::new(),
+    };
     Ok(RunResult {
+        resolver_states,
         elapsed,
         latencies,
         blocks: [
@@ -622,6 +903,7 @@ async fn measure(
         a.count_swaps,
         a.concurrency.min(a.count_swaps),
         a.block_max,
+        !a.relayer_only,
     )
     .await?;
     #[allow(clippy::cast_precision_loss)]
@@ -638,6 +920,7 @@ async fn measure(
         a.swaps,
         a.concurrency,
         a.block_max,
+        !a.relayer_only,
     )
     .await?;
     // Backends flush their statistics when they exit (the pool was closed).
@@ -653,6 +936,17 @@ async fn measure(
         .sum::<i64>()
         // The round-trip sample ran in the same database first.
         - i64::try_from(a.count_swaps).unwrap_or(0);
+    let resolver_completed = r
+        .resolver_states
+        .iter()
+        .filter(|(s, _)| s == "Completed")
+        .map(|(_, n)| *n)
+        .sum::<i64>()
+        - if a.relayer_only {
+            0
+        } else {
+            i64::try_from(a.count_swaps).unwrap_or(0)
+        };
     #[allow(clippy::cast_precision_loss)]
     let (swaps_f, commits_f) = (a.swaps as f64, commits as f64);
     let swaps_per_s = swaps_f / r.elapsed;
@@ -694,6 +988,13 @@ async fn measure(
         "swaps completed",
         format!("{completed}/{}", a.swaps)
     );
+    if !a.relayer_only {
+        println!(
+            "{:<44} {:>10}",
+            "resolver's records completed",
+            format!("{resolver_completed}/{}", a.swaps)
+        );
+    }
     println!("{:<44} {:>10.1}", "elapsed s", r.elapsed);
     println!(
         "{:<44} {:>10.1}   (goal >= 1000 on 2 cores)",
@@ -722,6 +1023,12 @@ async fn measure(
     if completed != i64::try_from(a.swaps).unwrap_or(i64::MAX) {
         println!("WARNING: not every swap completed: {:?}", r.states);
     }
+    if !a.relayer_only && resolver_completed != i64::try_from(a.swaps).unwrap_or(i64::MAX) {
+        println!(
+            "WARNING: not every resolver record completed: {:?}",
+            r.resolver_states
+        );
+    }
     Ok(json!({
         "swaps": a.swaps,
         "concurrency": a.concurrency,
@@ -729,6 +1036,9 @@ async fn measure(
         "threads": a.threads,
         "completed": completed,
         "states": r.states.iter().map(|(s, n)| json!({"state": s, "count": n})).collect::<Vec<_>>(),
+        "with_resolver": !a.relayer_only,
+        "resolver_completed": resolver_completed,
+        "resolver_states": r.resolver_states.iter().map(|(s, n)| json!({"state": s, "count": n})).collect::<Vec<_>>(),
         "elapsed_s": r.elapsed,
         "swaps_per_s": swaps_per_s,
         "transitions_per_swap": STEPS.len(),

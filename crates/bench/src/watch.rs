@@ -1,6 +1,7 @@
 //! `watch`: the Bitcoin watcher's cost per new block (time and Electrum round trips) and
-//! resident memory with 100, 10,000 and 100,000 HTLCs watched, and with `--anvil` the Ethereum
-//! watcher's cost per block with as many swaps in flight (see `watch_eth`). Each count runs in a fresh child process
+//! resident memory with 100, 10,000 and 100,000 HTLCs watched, with `--anvil` the Ethereum
+//! watcher's cost per block with as many swaps in flight (see `watch_eth`), and the relayer
+//! binary's resident memory with as many swaps in flight (see `watch_relayer`). Each count runs in a fresh child process
 //! (this binary, `watch-one`), so freed memory of a larger run never hides in a smaller one,
 //! against a `btc-regtest` child process, so the node's memory is not ours. The node is the
 //! debug build the tests use: a release build of Bitcoin Core's kernel takes longer than every
@@ -40,6 +41,19 @@ pub(crate) struct Args {
     /// The anvil binary; with it the Ethereum watcher is measured too.
     #[arg(long)]
     anvil: Option<PathBuf>,
+    /// The relayer binary whose resident memory is measured (default: the one beside this
+    /// binary, if built); needs Postgres and Redis.
+    #[arg(long)]
+    relayer: Option<PathBuf>,
+    /// Skip the relayer binary's memory.
+    #[arg(long)]
+    no_relayer: bool,
+    /// The server and a role with CREATEDB (for the relayer's scratch databases).
+    #[arg(long, env = "DATABASE_URL", default_value = "")]
+    database_url: String,
+    /// Redis (for the relayer).
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -197,7 +211,29 @@ pub(crate) fn run(out: &Out, a: &Args) -> Result<()> {
             num(&eth, &["node_calls_median_ratio_largest_to_smallest"]),
         );
     }
-    out.write("watch", json!({"bitcoin": btc, "ethereum": eth}))
+    let mut relayer =
+        json!({"status": "not_measured", "why": "--no-relayer, or no relayer binary"});
+    if !a.no_relayer
+        && let Some(bin) = a
+            .relayer
+            .clone()
+            .or_else(crate::watch_relayer::default_relayer)
+    {
+        if a.database_url.is_empty() {
+            bail!("the relayer's memory needs DATABASE_URL (or --no-relayer)");
+        }
+        relayer = crate::watch_relayer::run(
+            &bin,
+            &a.btc_regtest,
+            &a.swaps,
+            &a.database_url,
+            &a.redis_url,
+        )?;
+    }
+    out.write(
+        "watch",
+        json!({"bitcoin": btc, "ethereum": eth, "relayer": relayer}),
+    )
 }
 
 /// HTLCs subscribed one `watch` call at a time before the rest go through `watch_many`: the
@@ -385,14 +421,14 @@ pub(crate) fn run_one(a: &OneArgs) -> Result<()> {
 }
 
 /// A `btc-regtest` child process; it prints its addresses as one JSON line on start.
-struct Node {
+pub(crate) struct Node {
     child: std::process::Child,
-    electrum: String,
+    pub(crate) electrum: String,
     rpc: String,
 }
 
 impl Node {
-    fn spawn(bin: &std::path::Path) -> Result<Node> {
+    pub(crate) fn spawn(bin: &std::path::Path) -> Result<Node> {
         use std::io::BufRead as _;
         let mut child = Command::new(bin)
             .arg("--in-memory")
