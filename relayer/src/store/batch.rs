@@ -65,7 +65,9 @@ struct Current {
     created_at: i64,
     resolver: Option<String>,
     base_version: u64,
-    touched: bool,
+    /// The API record after the batch's last transition of this swap (`None`: untouched); the
+    /// projection stores it as is.
+    view: Option<crosslock_proto::public::v1::Swap>,
 }
 
 #[derive(Default)]
@@ -152,7 +154,7 @@ impl Store {
                     created_at: r.try_get("created_at")?,
                     resolver: r.try_get("resolver")?,
                     base_version: version,
-                    touched: false,
+                    view: None,
                 },
             );
         }
@@ -213,8 +215,8 @@ impl Store {
                     .push(serde_json::to_string(&payload).unwrap_or_default());
             }
             cur.swap = p.swap.clone();
-            cur.touched = true;
             let view = view::swap_pb(&p.swap, cur.version, cur.created_at, now);
+            cur.view = Some(view.clone());
             done.applied.push(Applied {
                 before,
                 swap: p.swap,
@@ -349,14 +351,17 @@ impl Store {
         let mut view_bytes = Vec::new();
         let mut base = Vec::new();
         let wall = UnixTime(now_unix());
-        for (k, c) in current.iter().filter(|(_, c)| c.touched) {
+        for (k, c, v) in current
+            .iter()
+            .filter_map(|(k, c)| Some((k, c, c.view.as_ref()?)))
+        {
             id.push(k.to_vec());
             state.push(view::state_name(&c.swap.state).to_owned());
             reason.push(view::state_reason(&c.swap.state));
             terminal.push(c.swap.state.is_terminal());
             version.push(i64_of(c.version));
             deadline.push(view::next_deadline(&c.swap, wall));
-            view_bytes.push(view::swap_pb(&c.swap, c.version, c.created_at, now).encode_to_vec());
+            view_bytes.push(v.encode_to_vec());
             base.push(i64_of(c.base_version));
         }
         let n = id.len();
